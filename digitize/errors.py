@@ -1,0 +1,256 @@
+"""One exception hierarchy with stable exit codes.
+
+Every error the library raises on purpose is a ``DigitizeError``. Each subclass carries its
+own exit code (``ExitCode``) so that the CLI maps exceptions to exit codes in one place and
+scripts can rely on the numbers. The numbers are part of the public contract: never reuse or
+renumber one; add new ones.
+
+Messages are one line and name the file (and page, when there is one) and, where it helps,
+what to do about it.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from pathlib import Path
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+
+    INPUT = 10
+    EMPTY_FILE = 11
+    TRUNCATED_FILE = 12
+    CORRUPT_FILE = 13
+    UNSUPPORTED_FORMAT = 14
+    TOO_LARGE = 15
+    UNSAFE_PATH = 16
+    ENCRYPTED_PDF = 17
+    PDF_NOT_A_SCAN = 18
+    EMPTY_DOSSIER = 19
+
+    QUALITY = 20
+    LOW_RESOLUTION = 21
+    PAGE_COUNT_MISMATCH = 22
+
+    OCR = 30
+
+    PDF = 40
+
+    SIGNING = 50
+    CERT_REVOKED = 51
+    CERT_EXPIRED = 52
+    CERT_NOT_PERSONAL = 53
+    BAD_PIN = 54
+    TSA_UNAVAILABLE = 55
+    SIGNER_CONFIG = 56
+
+    VERIFY = 60
+    VERIFY_HASH = 61
+    VERIFY_SIGNATURE = 62
+    VERIFY_TRUST = 63
+    VERIFY_STRUCTURE = 64
+    VERIFY_PDFA = 65
+
+    CONFIG = 70
+
+    OUTPUT = 80
+
+    BATCH_PARTIAL = 90
+
+    INTERRUPTED = 130
+
+
+class DigitizeError(Exception):
+    """Root of every error raised on purpose by ``digitize``."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        page: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.page = page
+        self.hint = hint
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = self.path
+            if self.page is not None:
+                where += f" (page {self.page})"
+            where += ": "
+        elif self.page is not None:
+            where = f"page {self.page}: "
+        text = f"{where}{self.message}"
+        if self.hint:
+            text += f" — {self.hint}"
+        return text.replace("\n", " ")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "error": type(self).__name__,
+            "exit_code": int(self.exit_code),
+            "message": self.one_line(),
+            "path": self.path,
+            "page": self.page,
+        }
+
+
+# --- input ---------------------------------------------------------------------------------
+class InputError(DigitizeError):
+    exit_code = ExitCode.INPUT
+
+
+class EmptyFileError(InputError):
+    exit_code = ExitCode.EMPTY_FILE
+
+
+class TruncatedFileError(InputError):
+    exit_code = ExitCode.TRUNCATED_FILE
+
+
+class CorruptFileError(InputError):
+    exit_code = ExitCode.CORRUPT_FILE
+
+
+class UnsupportedFormatError(InputError):
+    exit_code = ExitCode.UNSUPPORTED_FORMAT
+
+
+class TooLargeError(InputError):
+    """Decompression bombs, absurd dimensions, files over the size cap."""
+
+    exit_code = ExitCode.TOO_LARGE
+
+
+class UnsafePathError(InputError):
+    """Symlinks leaving the input tree, overlapping inbox/output, and similar set-ups."""
+
+    exit_code = ExitCode.UNSAFE_PATH
+
+
+class EncryptedPdfError(InputError):
+    exit_code = ExitCode.ENCRYPTED_PDF
+
+
+class PdfNotAScanError(InputError):
+    """A PDF that already carries text or a digital signature (not a fresh scan)."""
+
+    exit_code = ExitCode.PDF_NOT_A_SCAN
+
+
+class EmptyDossierError(InputError):
+    exit_code = ExitCode.EMPTY_DOSSIER
+
+
+# --- quality -------------------------------------------------------------------------------
+class QualityError(DigitizeError):
+    exit_code = ExitCode.QUALITY
+
+
+class LowResolutionError(QualityError):
+    exit_code = ExitCode.LOW_RESOLUTION
+
+
+class PageCountMismatchError(QualityError):
+    exit_code = ExitCode.PAGE_COUNT_MISMATCH
+
+
+# --- stages --------------------------------------------------------------------------------
+class OcrError(DigitizeError):
+    exit_code = ExitCode.OCR
+
+
+class PdfError(DigitizeError):
+    exit_code = ExitCode.PDF
+
+
+class SigningError(DigitizeError):
+    exit_code = ExitCode.SIGNING
+
+
+class CertificateRevokedError(SigningError):
+    exit_code = ExitCode.CERT_REVOKED
+
+
+class CertificateExpiredError(SigningError):
+    exit_code = ExitCode.CERT_EXPIRED
+
+
+class CertificateNotPersonalError(SigningError):
+    exit_code = ExitCode.CERT_NOT_PERSONAL
+
+
+class BadPinError(SigningError):
+    exit_code = ExitCode.BAD_PIN
+
+
+class TimestampUnavailableError(SigningError):
+    exit_code = ExitCode.TSA_UNAVAILABLE
+
+
+class SignerConfigError(SigningError):
+    exit_code = ExitCode.SIGNER_CONFIG
+
+
+# --- verification --------------------------------------------------------------------------
+class VerifyError(DigitizeError):
+    exit_code = ExitCode.VERIFY
+
+
+class HashMismatchError(VerifyError):
+    exit_code = ExitCode.VERIFY_HASH
+
+
+class SignatureInvalidError(VerifyError):
+    exit_code = ExitCode.VERIFY_SIGNATURE
+
+
+class UntrustedError(VerifyError):
+    exit_code = ExitCode.VERIFY_TRUST
+
+
+class BundleStructureError(VerifyError):
+    exit_code = ExitCode.VERIFY_STRUCTURE
+
+
+class PdfaInvalidError(VerifyError):
+    exit_code = ExitCode.VERIFY_PDFA
+
+
+# --- configuration and output --------------------------------------------------------------
+class ConfigError(DigitizeError):
+    exit_code = ExitCode.CONFIG
+
+
+class OutputError(DigitizeError):
+    exit_code = ExitCode.OUTPUT
+
+
+class BatchPartialError(DigitizeError):
+    exit_code = ExitCode.BATCH_PARTIAL
+
+
+class InterruptedRunError(DigitizeError):
+    exit_code = ExitCode.INTERRUPTED
+
+
+def all_error_classes() -> list[type[DigitizeError]]:
+    """Every error class, root first (used by docs and the exit-code table test)."""
+    seen: list[type[DigitizeError]] = []
+    stack: list[type[DigitizeError]] = [DigitizeError]
+    while stack:
+        cls = stack.pop(0)
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return seen
