@@ -1,0 +1,1 @@
+"""Command-line interface (installed as ``digitize.cli``; never a top-level ``cli`` package)."""

@@ -1,0 +1,208 @@
+"""Commands over whole dossiers: run, verify, profile."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from digitize.cli.main import (
+    _json_dump,
+    err_console,
+    handle_errors,
+    main,
+    out_console,
+    profile_option,
+)
+from digitize.errors import ExitCode
+
+DEMO_WARNING = (
+    "[bold yellow]DEMO SIGNATURE:[/] signed with the built-in demo identity (DEMO root CA). "
+    "Not valid for real use: configure a real signer in a profile (sign.backend)."
+)
+
+
+def load_cli_profile(profile_name: str | None, overrides: dict | None = None):  # type: ignore[no-untyped-def]
+    from digitize.profiles import load_profile
+
+    return load_profile(profile_name, overrides or None)
+
+
+def _page_progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("pages"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+        disable=not err_console.is_terminal,
+    )
+
+
+def summary_table(result) -> Table:  # type: ignore[no-untyped-def]
+    table = Table(title=f"Bundle {result.dossier_code}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("component")
+    table.add_column("file")
+    table.add_column("pages", justify="right")
+    table.add_column("OCR conf.", justify="right")
+    table.add_column("PAdES")
+    table.add_column("flags")
+    for comp in result.components:
+        doc = next(d for d in result.manifest.documents if d.doc_ordinal == comp.ordinal)
+        flags = {f.code for f in doc.flags} | {f.code for p in doc.pages for f in p.flags}
+        table.add_row(
+            str(comp.ordinal),
+            comp.name,
+            comp.file or f"(not digitised: {doc.not_digitised_reason.value})"
+            if doc.not_digitised_reason else comp.file or "",
+            str(comp.pages),
+            f"{comp.mean_confidence:.1f}" if comp.mean_confidence is not None else "—",
+            doc.signature.pades_level.value if doc.signature else "—",
+            ", ".join(sorted(flags)) or "—",
+        )
+    return table
+
+
+@main.command("run")
+@click.argument("dossier_dir", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder that receives the bundle folder OUT/<dossier code>/.")
+@profile_option
+@click.option("--zip", "make_zip", is_flag=True, help="Also write OUT/<code>.zip.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing bundle of the same name.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Page workers (default: number of cores).")
+@click.option("--rescan", is_flag=True,
+              help="Accept PDFs that already carry text or signatures: their page images are "
+                   "processed as a fresh scan (the original is never modified).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@handle_errors
+def run_cmd(dossier_dir: Path, out_dir: Path, profile_name: str | None, make_zip: bool,
+            overwrite: bool, workers: int | None, rescan: bool, as_json: bool) -> None:
+    """Digitise one dossier folder into a signed bundle.
+
+    DOSSIER_DIR holds one sub-folder (or one file) per component, with the scans in it;
+    an optional dossier.yaml gives codes, names and declared page counts. The bundle is
+    OUT/<dossier code or folder name>/ with one signed PDF/A per component, manifest.json,
+    manifest.json.p7s and checksums.sha256. Exit code 0 only when the bundle was written.
+    """
+    from digitize.pipeline import run_dossier
+
+    overrides: dict = {}
+    if make_zip:
+        overrides.setdefault("bundle", {})["zip"] = True
+    if workers is not None:
+        overrides.setdefault("pipeline", {})["workers"] = workers
+    if rescan:
+        overrides.setdefault("ingest", {})["pdf_with_text"] = "rescan"
+    profile = load_cli_profile(profile_name, overrides)
+
+    with _page_progress() as progress:
+        task = progress.add_task(dossier_dir.name, total=None)
+
+        def on_event(event) -> None:  # type: ignore[no-untyped-def]
+            if event.kind == "dossier_started":
+                progress.update(task, total=event.total_pages, description=event.dossier)
+            elif event.kind == "page_done":
+                progress.update(task, completed=event.done_pages)
+            elif event.kind == "notice":
+                progress.console.print(f"[dim]notice:[/] {event.message}")
+
+        result = run_dossier(dossier_dir, out_dir, profile=profile, on_event=on_event,
+                             overwrite=overwrite)
+    if as_json:
+        sys.stdout.write(_json_dump(result.model_dump(mode="json")) + "\n")
+        return
+    out_console.print(summary_table(result))
+    conf = f"{result.mean_confidence:.1f}" if result.mean_confidence is not None else "—"
+    out_console.print(
+        f"{result.pages} pages, mean OCR confidence {conf}, {result.seconds:.1f} s"
+        + ("; [bold yellow]needs review[/] (see flags in manifest.json)"
+           if result.needs_review else "")
+    )
+    if result.signed_with_demo_identity:
+        out_console.print(DEMO_WARNING)
+    out_console.print(f"Bundle: [bold]{result.bundle_path}[/]")
+    if result.zip_path:
+        out_console.print(f"Zip:    [bold]{result.zip_path}[/]")
+
+
+@main.command("verify")
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@click.option("--trust", "trust", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Trusted root certificate (PEM/DER); repeatable. Default: DIGITIZE_TRUST_ROOTS "
+                   "and, if present, the local demo root.")
+@click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True,
+              help="Language of the report.")
+@click.option("--online", is_flag=True, help="Allow fetching revocation data (default: offline).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@handle_errors
+def verify_cmd(target: Path, trust: tuple[Path, ...], lang: str, online: bool,
+               as_json: bool) -> None:
+    """Verify a bundle folder or zip, or one signed PDF, offline.
+
+    One verdict line per check; exit code 0 only when every check passes, otherwise the code
+    of the first failure (61 hash, 62 signature, 63 trust, 64 structure, 65 PDF/A).
+    """
+    from digitize.verify import default_trust_roots, verify_bundle
+
+    roots = tuple(trust) if trust else default_trust_roots()
+    if target.is_file() and target.suffix.lower() == ".pdf":
+        from digitize.models import Check
+        from digitize.sigverify import verify_pdf_signatures
+
+        checks = verify_pdf_signatures(target, roots, offline=not online, lang=lang)
+        if not checks:
+            checks = [Check(name="signature", ok=False, message="no digital signature",
+                            exit_code=int(ExitCode.VERIFY_SIGNATURE))]
+        failures = [c for c in checks if not c.ok]
+        ok, code = not failures, (failures[0].exit_code if failures else 0)
+        demo = False
+    else:
+        report = verify_bundle(target, roots, lang=lang, offline=not online)
+        checks, ok, code = list(report.checks), report.ok, report.exit_code
+        demo = report.signed_with_demo_identity
+    if as_json:
+        sys.stdout.write(_json_dump({"path": str(target), "ok": ok, "exit_code": code,
+                                     "checks": [c.model_dump() for c in checks]}) + "\n")
+    else:
+        for check in checks:
+            mark = "[green]PASS[/]" if check.ok else "[bold red]FAIL[/]"
+            out_console.print(f"{mark} {check.name}: {check.message}")
+        verdict = ("HỢP LỆ" if lang == "vi" else "VALID") if ok else (
+            "KHÔNG HỢP LỆ" if lang == "vi" else "INVALID")
+        out_console.print(f"[bold]{verdict}[/] {target}")
+        if demo:
+            out_console.print(DEMO_WARNING)
+    sys.exit(code)
+
+
+@main.group("profile")
+def profile_group() -> None:
+    """Show and list office profiles."""
+
+
+@profile_group.command("list")
+@handle_errors
+def profile_list() -> None:
+    """List the bundled profiles."""
+    from digitize.profiles import list_profiles, load_profile
+
+    for name in list_profiles():
+        out_console.print(f"{name}: {load_profile(name).description}")
+
+
+@profile_group.command("show")
+@click.argument("name", default="default")
+@handle_errors
+def profile_show(name: str) -> None:
+    """Print the merged settings of profile NAME (a bundled name or a YAML file)."""
+    from digitize.profiles import load_profile, profile_as_yaml
+
+    sys.stdout.write(profile_as_yaml(load_profile(name)))

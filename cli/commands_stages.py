@@ -1,0 +1,1 @@
+"""Commands for single stages: ingest, deskew, ocr, package, sign (filled as stages land)."""

@@ -1,0 +1,3 @@
+from digitize.cli.main import run_main
+
+run_main()
