@@ -16,7 +16,7 @@ Coordinates are pixels of the image they describe, origin top-left, ``(x0, y0, x
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +29,7 @@ class FrozenModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     INFO = "info"
     WARNING = "warning"
     REVIEW = "review"  # a human must look at it before the bundle is relied on
@@ -45,13 +45,13 @@ class Flag(FrozenModel):
     page: int | None = None  # 1-based image index within the component, when page-specific
 
 
-class ColourMode(str, Enum):
+class ColourMode(StrEnum):
     RGB = "rgb"
     GRAY = "gray"
     BILEVEL = "bilevel"
 
 
-class PageVariant(str, Enum):
+class PageVariant(StrEnum):
     """R6: a page with a note slip is captured twice, same ``physical_page``."""
 
     SINGLE = "single"
@@ -59,7 +59,7 @@ class PageVariant(str, Enum):
     NOTE_REMOVED = "note_removed"
 
 
-class NotDigitisedReason(str, Enum):
+class NotDigitisedReason(StrEnum):
     """R9 (TT 03/2025 Art 5 k2)."""
 
     FILED_ONLINE = "filed_online"
@@ -68,7 +68,7 @@ class NotDigitisedReason(str, Enum):
     CLASSIFIED = "classified"
 
 
-class SourceEncoding(str, Enum):
+class SourceEncoding(StrEnum):
     """How a page's pixels are stored in its source file (decides PDF pass-through)."""
 
     JPEG = "jpeg"  # baseline/progressive JPEG: DCTDecode pass-through
@@ -229,7 +229,7 @@ class PdfResult(FrozenModel):
 
 
 # --- sign ----------------------------------------------------------------------------------
-class PadesLevel(str, Enum):
+class PadesLevel(StrEnum):
     B_B = "B-B"
     B_T = "B-T"
     B_LT = "B-LT"

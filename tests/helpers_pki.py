@@ -137,11 +137,21 @@ class PkiServices:
     def start(self) -> None:
         if self._server is not None:
             return
-        from werkzeug.serving import make_server
+        from werkzeug.serving import WSGIRequestHandler, make_server
 
         from tests.pki.animator_wsgi import animator_app
 
-        server = make_server("127.0.0.1", self.port, animator_app(self.config), threaded=True)
+        class QuietHandler(WSGIRequestHandler):
+            def log(self, type: str, message: str, *args: object) -> None:  # noqa: A002
+                pass  # one line per OCSP/TSA request would drown the test output
+
+        server = make_server(
+            "127.0.0.1",
+            self.port,
+            animator_app(self.config),
+            threaded=True,
+            request_handler=QuietHandler,
+        )
         thread = threading.Thread(target=server.serve_forever, name="test-pki", daemon=True)
         thread.start()
         self._server, self._thread = server, thread
