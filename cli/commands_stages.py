@@ -227,12 +227,13 @@ def sign_cmd(in_pdf: Path, out_pdf: Path, profile_name: str | None,
     """
     from digitize.pipeline import VN_TZ
     from digitize.sign import open_signer
+    from digitize.util import user_data_dir
 
     profile = load_cli_profile(profile_name)
     when = scan_time or datetime.now(VN_TZ)
     if when.tzinfo is None:
         when = when.replace(tzinfo=VN_TZ)
-    signer = open_signer(profile.sign)
+    signer = open_signer(profile.sign, user_data_dir())
     try:
         record = signer.sign_pdf(in_pdf, out_pdf, scan_time=when.replace(microsecond=0))
     finally:

@@ -23,7 +23,8 @@ from digitize.errors import DigitizeError, ExitCode
 F = TypeVar("F", bound=Callable[..., Any])
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False)
+# Wide enough for the summary tables when stdout is a file or a pipe (rich assumes 80 there).
+out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def handle_errors(func: F) -> F:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from digitize.errors import OutputError
 from digitize.manifest import CHECKSUMS_FILE, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, Manifest
-from digitize.util import ascii_safe_name, fsync_path, sha256_file
+from digitize.util import ascii_safe_name, current_umask, fsync_path, sha256_file
 
 if TYPE_CHECKING:
     from digitize.sign import DigitiserSigner
@@ -144,7 +144,10 @@ class BundleWriter:
         write_checksums(self.staging)
 
     def commit(self) -> tuple[Path, Path | None]:
+        # Stage tools write private temp files (0600); a bundle is meant to be shared.
+        mode = 0o666 & ~current_umask()
         for path in self.staging.iterdir():
+            os.chmod(path, mode)
             fsync_path(path)
         fsync_path(self.staging)
         zip_path = None

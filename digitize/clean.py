@@ -633,7 +633,18 @@ def _flag(code: str, message: str) -> Flag:
 def clean_page(
     pixels: np.ndarray, dpi: float, settings: CleanSettings | None = None
 ) -> tuple[np.ndarray, CleanRecord]:
-    """Orient and deskew one page. Returns the same array object when nothing changed."""
+    """Orient and deskew one page. Returns the same array object when nothing changed.
+
+    The returned pixels are ``pixels`` itself (``out is pixels``) exactly when the record
+    shows ``orientation_deg == 0``, ``resampled is False`` and ``crop_box is None``: then the
+    caller may place the original scan bytes in the PDF. A page that was only turned by
+    90/180/270 is a lossless turn of the source (``resampled`` False), so its source bytes
+    could also be kept with a page /Rotate. ``crop_box`` is in pixels of the oriented and
+    deskewed page (equal to source pixels when neither happened).
+
+    Low confidence never changes the page: it is left as scanned and flagged
+    ``orientation_uncertain`` / ``skew_uncertain`` (severity review, R15).
+    """
     started = time.perf_counter()
     settings = settings or CleanSettings()
     if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3):
@@ -691,7 +702,7 @@ def clean_page(
         crop_box = find_paper_box(out, dpi)
         if crop_box is not None:
             x0, y0, x1, y1 = crop_box
-            out = out[y0:y1, x0:x1]
+            out = np.ascontiguousarray(out[y0:y1, x0:x1])
 
     h, w = out.shape[:2]
     record = CleanRecord(

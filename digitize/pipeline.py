@@ -58,7 +58,7 @@ from digitize.ocr import OcrSettings, ocr_page
 from digitize.pdfa import PdfaSettings, PdfMetadata, PdfPage, build_component_pdf, encode_pixels
 from digitize.profiles import Profile, load_profile
 from digitize.sign import DigitiserSigner, open_signer
-from digitize.util import sha256_file
+from digitize.util import sha256_file, user_data_dir
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -365,7 +365,7 @@ def run_dossier(
 
     own_signer = signer is None
     if signer is None:
-        signer = open_signer(profile.sign, data_dir)
+        signer = open_signer(profile.sign, data_dir or user_data_dir())
     try:
         with BundleWriter(out_dir, name, overwrite=overwrite, zip_copy=profile.bundle.zip) as writer:
             t = time.monotonic()

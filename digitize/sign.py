@@ -473,6 +473,9 @@ def _page_one_box(reader: Any) -> tuple[BBoxPt, int]:
 
 # --- demo identity (issue 2 point 5) --------------------------------------------------------
 def _default_data_dir() -> Path:
+    env = os.environ.get("DIGITIZE_DATA_DIR")
+    if env:
+        return Path(env)
     import platformdirs
 
     return Path(platformdirs.user_data_dir("digitize"))
@@ -617,8 +620,17 @@ def ensure_demo_identity(data_dir: Path | None = None) -> Path:
     return folder
 
 
-def demo_trust_root(data_dir: Path | None = None) -> Path:
-    """Path of the demo root certificate (PEM), creating the demo PKI if needed."""
+def demo_trust_root(data_dir: Path | None = None, *, create: bool = True) -> Path:
+    """Path of the demo root certificate (PEM), creating the demo PKI if needed.
+
+    With ``create=False`` a missing demo identity raises ``SignerConfigError`` instead (a
+    verifier must not mint a root just to trust it).
+    """
+    if not create:
+        root = demo_identity_dir(data_dir) / "root.pem"
+        if not root.is_file():
+            raise SignerConfigError("no demo identity on this machine", path=root)
+        return root
     return ensure_demo_identity(data_dir) / "root.pem"
 
 
@@ -1120,7 +1132,7 @@ class PyHankoDigitiserSigner(DigitiserSigner):
         await pdf_signer.async_sign_pdf(writer, output=out)
         signed = out.getvalue()
         _atomic_write(out_path, signed)
-        tsa_time = _signature_timestamp_time(signed)
+        tsa_time = _signature_timestamp_time(signed) if level != PadesLevel.B_B else None
         mechanism = self._backend.signer.get_signature_mechanism_for_digest(
             self.settings.digest_algorithm
         )
@@ -1221,8 +1233,9 @@ _TzPdfSigner = _LazyTzSigner()
 def open_signer(settings: SigningSettings, data_dir: Path | None = None) -> DigitiserSigner:
     """Build the configured back-end; ``demo`` creates a DEMO identity under ``data_dir`` once.
 
-    ``data_dir`` is the application data folder (default: platformdirs
-    ``user_data_dir("digitize")``); the demo identity lives in ``data_dir/demo-identity``.
+    ``data_dir`` is the application data folder (default: ``$DIGITIZE_DATA_DIR``, else
+    platformdirs ``user_data_dir("digitize")``); the demo identity lives in
+    ``data_dir/demo-identity``.
     The certificate is checked here (R17 personal, validity, revocation) so a run fails before
     any work is done.
     """

@@ -53,3 +53,26 @@ def ascii_safe_name(text: str) -> str:
     stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
     safe = _UNSAFE.sub("_", stripped).strip("._")
     return safe or "dossier"
+
+
+def user_data_dir() -> Path:
+    """Where the tool keeps its own state (demo identity): ``$DIGITIZE_DATA_DIR`` or the
+    platform's user data folder."""
+    override = os.environ.get("DIGITIZE_DATA_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("digitize"))
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (os.umask() would race other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022

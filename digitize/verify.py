@@ -29,7 +29,7 @@ from digitize.errors import (
 )
 from digitize.manifest import CHECKSUMS_FILE, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, Manifest
 from digitize.models import Check, FrozenModel
-from digitize.util import sha256_file
+from digitize.util import sha256_file, user_data_dir
 
 MAX_ZIP_ENTRIES = 10_000
 MAX_ZIP_BYTES = 8 * 1024**3
@@ -75,12 +75,8 @@ class VerifyReport(FrozenModel):
 def default_trust_roots() -> tuple[Path, ...]:
     """Roots from ``DIGITIZE_TRUST_ROOTS`` (path list), plus the local demo root if present."""
     roots = [Path(p) for p in os.environ.get("DIGITIZE_TRUST_ROOTS", "").split(os.pathsep) if p]
-    from digitize.sign import demo_trust_root
-
-    try:
-        roots.append(demo_trust_root(create=False))  # type: ignore[call-arg]
-    except Exception:  # noqa: BLE001 - no demo identity on this machine: nothing to add
-        pass
+    # Only an existing demo root is trusted: verifying must never create an identity.
+    roots.append(user_data_dir() / "demo-identity" / "root.pem")
     return tuple(r for r in roots if r.is_file())
 
 
@@ -297,7 +293,8 @@ def _check_documents(folder, manifest, roots, lang, offline, add, checks,  # typ
             add(f"signature:{doc.file}", False, _t("unsigned", lang, name=doc.file),
                 ExitCode.VERIFY_SIGNATURE)
         for check in sig_checks:
-            checks.append(check.model_copy(update={"name": f"signature:{doc.file}:{check.name}"}))
+            name = check.name if doc.file in check.name else f"signature:{doc.file}:{check.name}"
+            checks.append(check.model_copy(update={"name": name}))
     pdfs_present = {p.name for p in folder.glob("*.pdf")}
     for name in sorted(pdfs_present - listed):
         add(f"document:{name}", False, _t("unexpected_file", lang, name=name),

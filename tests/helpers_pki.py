@@ -15,8 +15,8 @@ Plain functions (usable from any test module or a bench script):
 - ``make_nss_db(dir, root_pem)`` and ``run_pdfsig(pdf, nssdir)`` for poppler's ``pdfsig``.
 - ``make_pdfa_sample(path)``: a one-page PDF/A-2b (JPEG scan, sRGB OutputIntent, XMP pdfaid).
 
-Session fixtures ``test_pki``, ``csc_server``, ``softhsm_token`` are defined here so that a
-``conftest.py`` can re-export them (``from tests.helpers_pki import test_pki, ...``).
+Session fixtures ``vn_pki``, ``csc_server``, ``softhsm_token`` are defined here so that a
+``conftest.py`` can re-export them (``from tests.helpers_pki import vn_pki, ...``).
 Identities: ``hoa`` (good, RSA), ``nam`` (revoked), ``cu`` (expired), ``en`` (good, ECDSA P-256),
 ``org`` (organisation certificate). PKCS#12 password: ``PFX_PASSWORD`` (test material).
 """
@@ -36,6 +36,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -465,24 +466,33 @@ def make_pdfa_sample(path: Path, *, dpi: int = 100, text_near_top: bool = False)
 
 
 # --- session fixtures (conftest.py may re-export them) ---------------------------------------
-@pytest.fixture(scope="session")
-def test_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PkiServices]:
-    pki = start_test_pki(tmp_path_factory.mktemp("pki"))
-    try:
-        yield pki
-    finally:
-        pki.stop()
+# Several test modules import these fixtures; one PKI, one CSC server and one token serve them
+# all (SoftHSM reads SOFTHSM2_CONF once per process, and start-up costs seconds).
+_SHARED: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="session")
-def csc_server(test_pki: PkiServices) -> Iterator[CscServer]:
-    server = start_csc_dummy(test_pki)
-    try:
-        yield server
-    finally:
+def vn_pki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PkiServices]:
+    if "pki" not in _SHARED:
+        _SHARED["pki"] = start_test_pki(tmp_path_factory.mktemp("pki"))
+    pki = _SHARED["pki"]
+    pki.start()  # a test may have left it stopped
+    yield pki
+    pki.stop()
+
+
+@pytest.fixture(scope="session")
+def csc_server(vn_pki: PkiServices) -> Iterator[CscServer]:
+    if "csc" not in _SHARED:
+        _SHARED["csc"] = start_csc_dummy(vn_pki)
+    yield _SHARED["csc"]
+    server = _SHARED.pop("csc", None)
+    if server is not None:
         server.stop()
 
 
 @pytest.fixture(scope="session")
-def softhsm_token(tmp_path_factory: pytest.TempPathFactory, test_pki: PkiServices) -> SoftHsmToken:
-    return setup_softhsm_token(tmp_path_factory.mktemp("softhsm"), test_pki, "hoa")
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory, vn_pki: PkiServices) -> SoftHsmToken:
+    if "token" not in _SHARED:
+        _SHARED["token"] = setup_softhsm_token(tmp_path_factory.mktemp("softhsm"), vn_pki, "hoa")
+    return _SHARED["token"]

@@ -287,3 +287,35 @@ def test_real_corpus_pages_within_two_tenths(name: str) -> None:
     assert abs(record.skew_deg - truth["skew_deg"]) <= 0.2
     assert record.resampled and out.shape[0] > out.shape[1]
     assert record.seconds < 2.0
+
+
+# --- scanner background, tesseract up/down check -----------------------------------------------
+def test_scanner_background_cropped_outside_the_paper_only() -> None:
+    """R7: only scanner background goes; the box stays outside the paper edge."""
+    paper = _scan(0.0, mode="L")
+    h, w = paper.shape
+    pad = 60
+    scan = np.full((h + 2 * pad, w + 2 * pad), 70, np.uint8)  # dark scanner lid
+    scan[pad : pad + h, pad : pad + w] = paper
+    out, record = clean_page(scan, DPI, CleanSettings(crop_background=True))
+    assert record.crop_box is not None
+    x0, y0, x1, y1 = record.crop_box
+    assert 0 < x0 <= pad and 0 < y0 <= pad, "crop must stop outside the paper edge"
+    assert w + pad <= x1 < w + 2 * pad and h + pad <= y1 < h + 2 * pad
+    assert pad - x0 <= 0.1 * DPI and pad - y0 <= 0.1 * DPI, "too much background left"
+    assert out.shape == (y1 - y0, x1 - x0)
+    assert np.array_equal(out[pad - y0 : pad - y0 + h, pad - x0 : pad - x0 + w], paper)
+    # A page filling the whole image has nothing to crop.
+    same, record = clean_page(paper, DPI, CleanSettings(crop_background=True))
+    assert record.crop_box is None and same is paper
+
+
+def test_tesseract_tells_upright_from_upside_down() -> None:
+    """The fallback used when line shapes cannot decide reads the same band both ways."""
+    from digitize.clean import _tesseract_prefers_flipped
+
+    page = _scan(0.0, mode="L")
+    flipped, margin = _tesseract_prefers_flipped(page, DPI, 0.15)
+    assert not flipped and margin >= 5.0
+    flipped, margin = _tesseract_prefers_flipped(np.ascontiguousarray(page[::-1, ::-1]), DPI, 0.7)
+    assert flipped and margin >= 5.0

@@ -69,6 +69,7 @@ def test_pdfsig_valid_signature_untrusted_then_trusted_with_demo_root(
     sample_run, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     from digitize.sign import demo_trust_root
+    from digitize.util import user_data_dir
 
     result, _ = sample_run
     pdf = result.bundle_path / f"{result.dossier_code}.001.pdf"
@@ -83,7 +84,7 @@ def test_pdfsig_valid_signature_untrusted_then_trusted_with_demo_root(
     trusted_db.mkdir()
     subprocess.run(["certutil", "-N", "-d", f"sql:{trusted_db}", "--empty-password"], check=True)
     subprocess.run(["certutil", "-A", "-d", f"sql:{trusted_db}", "-n", "demo-root", "-t",
-                    "CT,C,C", "-a", "-i", str(demo_trust_root())], check=True)
+                    "CT,C,C", "-a", "-i", str(demo_trust_root(user_data_dir()))], check=True)
     trusted = subprocess.run(["pdfsig", "-nssdir", f"sql:{trusted_db}", "-no-ocsp", str(pdf)],
                              capture_output=True, text=True)
     assert "Signature is Valid" in trusted.stdout, trusted.stdout
