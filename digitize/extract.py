@@ -52,6 +52,11 @@ def similarity(a: str, b: str) -> float:
     return SequenceMatcher(None, a2, b2, autojunk=False).ratio()
 
 
+def _strip_marks(text: str) -> str:
+    """Drop rule-line and speck readings ("_", "—", "|") around a value."""
+    return text.strip(" _-–—|~.,;:'\"`")
+
+
 def _is_caps(text: str) -> bool:
     letters = [ch for ch in text if ch.isalpha()]
     return bool(letters) and sum(ch.isupper() for ch in letters) >= 0.8 * len(letters)
@@ -92,9 +97,21 @@ DOC_TYPES: dict[str, tuple[str, ...]] = {
     "VĂN BẢN HỢP NHẤT": ("VBHN",),
 }
 CONG_VAN = "CÔNG VĂN"
-_ABBREVIATION_TYPES = {fold(a): t for t, abbrs in DOC_TYPES.items() for a in abbrs}
-# Abbreviations whose only valid spelling has Đ: OCR often drops the bar.
-_ABBREVIATION_SPELLING = {fold(a): a for abbrs in DOC_TYPES.values() for a in abbrs}
+_ABBREVIATION_TYPES = {a: t for t, abbrs in DOC_TYPES.items() for a in abbrs}
+# Folded abbreviation → its valid spellings. OCR often drops the bar of Đ or a diacritic; a
+# spelling is repaired only when exactly one valid abbreviation folds to it (QD → QĐ, but
+# HD stays HD: it is HƯỚNG DẪN, and HĐ is HỢP ĐỒNG).
+_ABBREVIATION_SPELLINGS: dict[str, set[str]] = {}
+for _abbrs in DOC_TYPES.values():
+    for _a in _abbrs:
+        _ABBREVIATION_SPELLINGS.setdefault(fold(_a), set()).add(_a)
+
+
+def _valid_abbreviation(text: str) -> str | None:
+    if text in _ABBREVIATION_TYPES:
+        return text
+    spellings = _ABBREVIATION_SPELLINGS.get(fold(text), set())
+    return next(iter(spellings)) if len(spellings) == 1 else None
 
 MOTTO = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
 MOTTO_2 = "Độc lập - Tự do - Hạnh phúc"
@@ -134,13 +151,13 @@ def parse_number_line(text: str) -> NumberParse | None:
     number = match.group("number")
     number_value = None
     if number:
-        number_value = number.translate(str.maketrans("oOlI", "0011")).lstrip("0") or "0"
+        number_value = number.translate(str.maketrans("oOlI", "0011"))
     n0, n1 = match.span("notation")
     notation = re.sub(r"\s+", "", text[n0:n1]).rstrip(".")
     parts = notation.split("-")
     corrected = False
-    spelled = _ABBREVIATION_SPELLING.get(fold(parts[0]))
-    if spelled and spelled != parts[0] and fold(spelled) == fold(parts[0]):
+    spelled = _valid_abbreviation(parts[0])
+    if spelled and spelled != parts[0]:
         parts[0] = spelled
         corrected = True
     notation = "-".join(parts)
@@ -227,7 +244,8 @@ def match_doc_type(text: str, threshold: float = 0.8) -> tuple[str, float] | Non
 def type_of_notation(notation: str) -> str | None:
     """Document type implied by a notation's first part (``KH-UBND`` → KẾ HOẠCH); None for a
     công văn notation (organ abbreviation first) or an unknown abbreviation."""
-    return _ABBREVIATION_TYPES.get(fold(notation.split("-")[0]))
+    abbreviation = _valid_abbreviation(notation.split("-")[0])
+    return _ABBREVIATION_TYPES[abbreviation] if abbreviation else None
 
 
 # --- page model used by the extractor ----------------------------------------------------------
@@ -527,7 +545,7 @@ def _read_organ(header: _Header, out: _Fields) -> None:
     block.sort(key=lambda line: line.bbox[1])
     if not block:
         return
-    texts = [line.text.strip() for line in block]
+    texts = [_strip_marks(line.text) for line in block]
     # "ỦY BAN NHÂN DÂN / TỈNH X" is one organ over two lines; otherwise the first line is the
     # parent organ (cơ quan chủ quản) and the rest the issuing organ.
     one_organ = len(block) >= 2 and fold(texts[1]).startswith(_LEVEL_WORDS) and re.fullmatch(
@@ -538,11 +556,11 @@ def _read_organ(header: _Header, out: _Fields) -> None:
     else:
         parent, organ_lines = block[0], block[1:]
     if parent is not None:
-        out.add("parent_organ", parent.text.strip(), header.page, parent.words)
+        out.add("parent_organ", _strip_marks(parent.text), header.page, parent.words)
     organ_words = [w for line in organ_lines for w in line.words]
     out.add(
         "organ_name",
-        " ".join(line.text.strip() for line in organ_lines),
+        " ".join(_strip_marks(line.text) for line in organ_lines),
         header.page,
         organ_words,
     )

@@ -212,12 +212,39 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
+def header_size(fmt: str, head: bytes) -> tuple[int, int] | None:
+    """Pixel size from the first bytes of a PNG/JPEG/BMP, before any decoder runs."""
+    try:
+        if fmt == "png" and head[12:16] == b"IHDR":
+            return struct.unpack(">II", head[16:24])
+        if fmt == "bmp" and len(head) >= 26:
+            if int.from_bytes(head[14:18], "little") == 12:
+                w, h = struct.unpack("<HH", head[18:22])
+            else:
+                w, h = struct.unpack("<ii", head[18:26])
+            return abs(w), abs(h)
+        if fmt == "jpeg":
+            sof = _jpeg_components(head)
+            if sof is not None:
+                return sof[2], sof[3]
+    except struct.error:
+        return None
+    return None
+
+
 def _describe_unknown(head: bytes) -> str:
     for magic, name in _OTHER_MAGIC:
         if head.startswith(magic):
             return name
-    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head[:256]):
-        return "text"
+    sample = head[:1024]
+    for cut in range(4):  # a multi-byte UTF-8 character may be cut at the end of the sample
+        try:
+            text = sample[: len(sample) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if text and all(ch.isprintable() or ch in "\t\r\n" for ch in text):
+            return "text"
+        break
     return "unknown content"
 
 
@@ -522,6 +549,61 @@ def _check_tiff_strips(img: Image.Image, size: int, display: str, page: int) -> 
                 path=display,
                 page=page,
             )
+
+
+def _check_tiff_layout(path: Path, size: int, display: str) -> None:
+    """Walk the IFD chain with struct only: an IFD or strip beyond the end of the file means
+    the file was cut (still being copied, or a broken transfer), not corrupt."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+        order = "<" if head[:2] == b"II" else ">"
+        big = head[2:4] in (b"+\x00", b"\x00+")
+        if big:
+            return  # BigTIFF: left to the decoder
+        offset = struct.unpack(order + "I", head[4:8])[0]
+        seen: set[int] = set()
+        while offset and len(seen) < 100_000:
+            if offset in seen:
+                raise CorruptFileError("TIFF directory chain loops", path=display)
+            seen.add(offset)
+            if offset + 2 > size:
+                raise TruncatedFileError(
+                    "file is truncated (TIFF directory past the end of the file)", path=display
+                )
+            handle.seek(offset)
+            (count,) = struct.unpack(order + "H", handle.read(2))
+            table = handle.read(12 * count + 4)
+            if len(table) < 12 * count + 4:
+                raise TruncatedFileError(
+                    "file is truncated (TIFF directory cut short)", path=display
+                )
+            values: dict[int, tuple[int, ...]] = {}
+            for i in range(count):
+                tag, typ, n = struct.unpack(order + "HHI", table[12 * i : 12 * i + 8])
+                if tag in (273, 279, 324, 325) and typ in (3, 4):
+                    width = 2 if typ == 3 else 4
+                    raw = table[12 * i + 8 : 12 * i + 12]
+                    if n * width > 4:
+                        pointer = struct.unpack(order + "I", raw)[0]
+                        if pointer + n * width > size:
+                            raise TruncatedFileError(
+                                "file is truncated (TIFF strip table past the end)", path=display
+                            )
+                        handle.seek(pointer)
+                        raw = handle.read(n * width)
+                    values[tag] = struct.unpack(
+                        order + ("H" if typ == 3 else "I") * n, raw[: n * width]
+                    )
+            for offsets_tag, counts_tag in ((273, 279), (324, 325)):
+                for start, length in zip(
+                    values.get(offsets_tag, ()), values.get(counts_tag, ()), strict=False
+                ):
+                    if start + length > size:
+                        raise TruncatedFileError(
+                            "file is truncated (image data ends past the end of the file)",
+                            path=display,
+                        )
+            (offset,) = struct.unpack(order + "I", table[12 * count : 12 * count + 4])
 
 
 def _pil_frame_info(
@@ -1077,6 +1159,16 @@ class DossierSpec(_Spec):
     components: tuple[ComponentSpec, ...] | None = None
 
 
+def _nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _nulls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nulls(v) for v in value]
+    if isinstance(value, str) and value in ("", "~", "null", "Null", "NULL"):
+        return None
+    return value
+
+
 def load_dossier_yaml(path: Path) -> DossierSpec:
     """Read ``dossier.yaml``; unknown keys and bad values are a ``ConfigError`` naming them."""
     display = nfc(path.name)
@@ -1084,7 +1176,9 @@ def load_dossier_yaml(path: Path) -> DossierSpec:
         if path.stat().st_size > 1024 * 1024:
             raise ConfigError("dossier.yaml is larger than 1 MB", path=display)
         with open(path, "rb") as handle:
-            data = yaml.safe_load(handle)
+            # BaseLoader keeps every scalar a string: codes such as 1.001612 or 000.00.12.H62
+            # must not become floats; pydantic then converts counts and dates explicitly.
+            data = _nulls(yaml.load(handle, Loader=yaml.BaseLoader))  # noqa: S506
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" at line {line + 1}" if line is not None else ""
@@ -1310,7 +1404,7 @@ def _read_facts(path: Path, display: str, settings: IngestSettings) -> _FileFact
         with open(path, "rb") as handle:  # read-only, never modified
             while chunk := handle.read(1024 * 1024):
                 if not head:
-                    head = chunk[:4096]
+                    head = chunk[:262144]  # JPEG SOF can sit behind a large EXIF block
                 digest.update(chunk)
                 window = previous[-16:] + chunk
                 if not byte_range and b"/ByteRange" in window:
@@ -1328,7 +1422,9 @@ def _read_facts(path: Path, display: str, settings: IngestSettings) -> _FileFact
     return _FileFacts(digest.hexdigest(), size, head, tail, byte_range, mtime)
 
 
-def _sniff(path: Path, facts: _FileFacts, display: str) -> tuple[str, Flag | None]:
+def _sniff(
+    path: Path, facts: _FileFacts, display: str, settings: IngestSettings
+) -> tuple[str, Flag | None]:
     fmt = sniff_format(facts.head)
     expected = SCAN_EXTENSIONS.get(path.suffix.casefold())
     if fmt is None:
@@ -1344,6 +1440,11 @@ def _sniff(path: Path, facts: _FileFacts, display: str) -> tuple[str, Flag | Non
             Severity.INFO,
             f"{display} is {fmt.upper()} content named {path.suffix}; read as {fmt.upper()}",
         )
+    size = header_size(fmt, facts.head)
+    if size is not None and size[0] * size[1] > settings.max_pixels:
+        _check_pixels(size[0], size[1], settings, display, 1)
+    if fmt == "tiff":
+        _check_tiff_layout(path, facts.size, display)
     if fmt == "pdf" and b"%%EOF" not in facts.tail[-2048:]:
         raise TruncatedFileError("file is truncated (no %%EOF at the end of the PDF)", path=display)
     if fmt == "png" and b"IEND" not in facts.tail[-64:]:
@@ -1410,7 +1511,7 @@ def _ingest_file(
     if path.is_symlink():
         walk.check_inside(path)
     facts = _read_facts(path, display, settings)
-    fmt, mismatch = _sniff(path, facts, display)
+    fmt, mismatch = _sniff(path, facts, display, settings)
     source = SourceFile(
         path=path,
         display_name=nfc(path.name),

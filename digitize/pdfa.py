@@ -107,10 +107,10 @@ VIETNAM_TZ = timezone(timedelta(hours=7))
 DOSSIER_NAMESPACE = "https://digitize.example/ns/dossier/1.0/"
 DOSSIER_PREFIX = "hoso"
 DOSSIER_PROPERTIES: tuple[tuple[str, str], ...] = (
-    ("dossierCode", "Dossier code (mã hồ sơ) the component belongs to"),
-    ("procedureCode", "Administrative procedure code (mã thủ tục hành chính)"),
-    ("componentName", "Component name (tên thành phần hồ sơ)"),
-    ("digitiser", "Full name of the person who digitised the component (người số hóa)"),
+    ("dossierCode", "Dossier code (mã hồ sơ)"),
+    ("procedureCode", "Procedure code (mã thủ tục)"),
+    ("componentName", "Component name (thành phần hồ sơ)"),
+    ("digitiser", "Digitiser's full name (người số hóa)"),
 )
 SRGB_ICC_PATH = Path(__file__).parent / "data" / "sRGB-v4.icc"
 
@@ -350,34 +350,63 @@ def _num(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def _hundredths(value: int) -> str:
+    """An integer count of 1/100 pt as a short PDF number (exact: no float drift in Td sums)."""
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(value), 100)
+    return f"{sign}{whole}.{frac:02d}".rstrip("0").rstrip(".") if frac else f"{sign}{whole}"
+
+
 def _text_operators(lines: list[_LaidOutLine], cids: dict[str, int]) -> bytes:
-    space = f"{cids[' ']:04X}" if lines and any(len(line.words) > 1 for line in lines) else ""
+    """Invisible text: one Tf per line, per word a Td to its left edge and a Tz to its width.
+
+    Positions are rounded to 1/100 pt and written as Td differences of the rounded values, so
+    they never drift; a word's width is exact to 0.1 % through Tz.
+    """
+    space = f"{cids[' ']:04X}" if " " in cids else ""
     out = ["BT", "3 Tr"]
+    at_x = at_y = 0  # current line-matrix origin, 1/100 pt
     for line in lines:
         out.append(f"/F1 {_num(line.size_pt)} Tf")
+        y = round(line.baseline_pt * 100)
         last = len(line.words) - 1
         for i, word in enumerate(line.words):
+            x = round(word.x_pt * 100)
             natural = len(word.text) * _GLYPH_WIDTH / 1000.0 * line.size_pt
-            scale = 100.0 * word.width_pt / natural
+            scale = f"{100.0 * word.width_pt / natural:.1f}".rstrip("0").rstrip(".")
             codes = "".join(f"{cids[ch]:04X}" for ch in word.text)
             if i < last:
                 codes += space  # explicit spaces: extraction and copy-paste need no guessing
-            out.append(
-                f"{_num(scale)} Tz 1 0 0 1 {_num(word.x_pt)} {_num(line.baseline_pt)} Tm <{codes}> Tj"
-            )
+            out.append(f"{scale} Tz {_hundredths(x - at_x)} {_hundredths(y - at_y)} Td <{codes}> Tj")
+            at_x, at_y = x, y
     out.append("ET")
     return ("\n".join(out) + "\n").encode("ascii")
 
 
 def _to_unicode_cmap(cids: dict[str, int]) -> bytes:
-    entries = sorted((cid, ch) for ch, cid in cids.items())
+    """CID → character, as bfrange runs where CIDs and code points both step by one."""
+    entries = sorted((cid, ord(ch)) for ch, cid in cids.items())
+    ranges: list[list[int]] = []  # [first cid, last cid, first code point]
+    for cid, code in entries:
+        if ranges:
+            first, last, start = ranges[-1]
+            if (
+                cid == last + 1
+                and code == start + cid - first
+                and code <= 0xFFFF
+                and cid >> 8 == first >> 8  # a bfrange may only vary the last source byte
+                and code >> 8 == start >> 8  # … and must not carry into the destination's
+            ):
+                ranges[-1][1] = cid
+                continue
+        ranges.append([cid, cid, code])
     body = []
-    for start in range(0, len(entries), 100):  # at most 100 entries per bfchar block
-        chunk = entries[start : start + 100]
-        body.append(f"{len(chunk)} beginbfchar")
-        for cid, ch in chunk:
-            body.append(f"<{cid:04X}> <{ch.encode('utf-16-be').hex().upper()}>")
-        body.append("endbfchar")
+    for offset in range(0, len(ranges), 100):  # at most 100 entries per block
+        chunk = ranges[offset : offset + 100]
+        body.append(f"{len(chunk)} beginbfrange")
+        for first, last, code in chunk:
+            body.append(f"<{first:04X}> <{last:04X}> <{chr(code).encode('utf-16-be').hex().upper()}>")
+        body.append("endbfrange")
     text = "\n".join(
         [
             "/CIDInit /ProcSet findresource begin",
@@ -579,10 +608,10 @@ def _xmp_date(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S+07:00")
 
 
-def _xml_text(value: str) -> str:
+def _xml_text(value: str, quote: bool = False) -> str:
     value = unicodedata.normalize("NFC", value)
     value = "".join(ch for ch in value if ch in "\t\n" or unicodedata.category(ch) != "Cc")
-    return escape(value)
+    return escape(value, {'"': "&quot;"} if quote else {})
 
 
 def _software() -> tuple[str, str]:
@@ -603,19 +632,28 @@ def _xmp_packet(
     document_id: str,
     instance_id: str,
 ) -> bytes:
+    """One compact rdf:Description: simple properties as attributes (valid RDF/XML, and the
+    packet stays uncompressed so any XMP scanner finds it, at about 1.7 kB)."""
     date = _xmp_date(created)
-    custom = [
-        ("dossierCode", meta.dossier_code),
-        ("procedureCode", meta.procedure_code),
-        ("componentName", meta.component_name),
-        ("digitiser", meta.digitiser),
+    simple = [
+        ("pdfaid:part", "2"),
+        ("pdfaid:conformance", part[-1].upper()),
+        ("xmp:CreateDate", date),
+        ("xmp:ModifyDate", date),
+        ("xmp:MetadataDate", date),
+        ("xmp:CreatorTool", creator_tool),
+        ("pdf:Producer", producer),
+        ("xmpMM:DocumentID", document_id),
+        ("xmpMM:InstanceID", instance_id),
+        (f"{DOSSIER_PREFIX}:dossierCode", meta.dossier_code),
+        (f"{DOSSIER_PREFIX}:procedureCode", meta.procedure_code),
+        (f"{DOSSIER_PREFIX}:componentName", meta.component_name),
+        (f"{DOSSIER_PREFIX}:digitiser", meta.digitiser),
     ]
-    custom_xml = "".join(
-        f"<{DOSSIER_PREFIX}:{name}>{_xml_text(value)}</{DOSSIER_PREFIX}:{name}>"
-        for name, value in custom
-        if value
+    attributes = "".join(
+        f' {name}="{_xml_text(value, quote=True)}"' for name, value in simple if value
     )
-    creator_xml = (
+    creator = (
         f"<dc:creator><rdf:Seq><rdf:li>{_xml_text(meta.digitiser)}</rdf:li></rdf:Seq></dc:creator>"
         if meta.digitiser
         else ""
@@ -630,45 +668,31 @@ def _xmp_packet(
         for name, description in DOSSIER_PROPERTIES
     )
     xml = (
-        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
-        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
-        '<rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">'
-        f"<pdfaid:part>2</pdfaid:part><pdfaid:conformance>{part[-1].upper()}</pdfaid:conformance>"
-        "</rdf:Description>\n"
-        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about=""'
+        ' xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/"'
+        ' xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        ' xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+        ' xmlns:pdf="http://ns.adobe.com/pdf/1.3/"'
+        ' xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/"'
+        f' xmlns:{DOSSIER_PREFIX}="{DOSSIER_NAMESPACE}"'
+        ' xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/"'
+        ' xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#"'
+        ' xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#"'
+        f"{attributes}>"
         "<dc:format>application/pdf</dc:format>"
         f"<dc:title><rdf:Alt><rdf:li xml:lang='x-default'>{_xml_text(meta.title)}</rdf:li>"
-        f"</rdf:Alt></dc:title>{creator_xml}"
+        f"</rdf:Alt></dc:title>{creator}"
         f"<dc:language><rdf:Bag><rdf:li>{_xml_text(meta.language)}</rdf:li></rdf:Bag></dc:language>"
-        "</rdf:Description>\n"
-        '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/">'
-        f"<xmp:CreateDate>{date}</xmp:CreateDate><xmp:ModifyDate>{date}</xmp:ModifyDate>"
-        f"<xmp:MetadataDate>{date}</xmp:MetadataDate>"
-        f"<xmp:CreatorTool>{_xml_text(creator_tool)}</xmp:CreatorTool>"
-        "</rdf:Description>\n"
-        '<rdf:Description rdf:about="" xmlns:pdf="http://ns.adobe.com/pdf/1.3/">'
-        f"<pdf:Producer>{_xml_text(producer)}</pdf:Producer>"
-        "</rdf:Description>\n"
-        '<rdf:Description rdf:about="" xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/">'
-        f"<xmpMM:DocumentID>{document_id}</xmpMM:DocumentID>"
-        f"<xmpMM:InstanceID>{instance_id}</xmpMM:InstanceID>"
-        "</rdf:Description>\n"
-        f'<rdf:Description rdf:about="" xmlns:{DOSSIER_PREFIX}="{DOSSIER_NAMESPACE}">'
-        f"{custom_xml}</rdf:Description>\n"
-        '<rdf:Description rdf:about="" '
-        'xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/" '
-        'xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#" '
-        'xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">'
         "<pdfaExtension:schemas><rdf:Bag><rdf:li rdf:parseType='Resource'>"
         "<pdfaSchema:schema>digitize dossier metadata</pdfaSchema:schema>"
         f"<pdfaSchema:namespaceURI>{DOSSIER_NAMESPACE}</pdfaSchema:namespaceURI>"
         f"<pdfaSchema:prefix>{DOSSIER_PREFIX}</pdfaSchema:prefix>"
         f"<pdfaSchema:property><rdf:Seq>{properties}</rdf:Seq></pdfaSchema:property>"
         "</rdf:li></rdf:Bag></pdfaExtension:schemas>"
-        "</rdf:Description>\n"
-        "</rdf:RDF>\n"
-        "</x:xmpmeta>\n"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
         '<?xpacket end="w"?>'
     )
     return xml.encode("utf-8")
@@ -807,6 +831,7 @@ def build_component_pdf(
         object_stream_mode=pikepdf.ObjectStreamMode.generate,
         compress_streams=True,
         min_version="1.7",
+        fix_metadata_version=False,  # else pikepdf re-serialises (and pads) our XMP packet
     )
     data = buf.getvalue()
     _write_atomically(out_path, data)

@@ -176,7 +176,9 @@ def tiff_strips(path: Path) -> list[tuple[dict[int, tuple[int, ...]], list[bytes
             data[o : o + c] for o, c in zip(tags.get(273, ()), tags.get(279, ()), strict=True)
         ]
         result.append((tags, strips))
-        (offset,) = struct.unpack(order + "I", data[offset + 2 + 12 * count : offset + 6 + 12 * count])
+        (offset,) = struct.unpack(
+            order + "I", data[offset + 2 + 12 * count : offset + 6 + 12 * count]
+        )
     return result
 
 
@@ -265,7 +267,11 @@ def write_scan_pdf(
 
 
 def jpeg_bytes(arr: np.ndarray, quality: int = 90) -> bytes:
-    ok, buf = cv2.imencode(".jpg", arr if arr.ndim == 2 else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, buf = cv2.imencode(
+        ".jpg",
+        arr if arr.ndim == 2 else cv2.cvtColor(arr, cv2.COLOR_RGB2BGR),
+        [cv2.IMWRITE_JPEG_QUALITY, quality],
+    )
     assert ok
     return buf.tobytes()
 

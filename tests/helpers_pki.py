@@ -44,7 +44,7 @@ PKI_DIR = Path(__file__).resolve().parent / "pki"
 ARCH = "vn-test"
 PERSONS = ("hoa", "nam", "cu", "en", "org")
 PFX_PASSWORD = "Pfx-test-7f3a9c2e"  # test-only; distinctive so leak tests can grep for it
-TOKEN_PIN = "246810"
+TOKEN_PIN = "24681357"
 TOKEN_SO_PIN = "13579135"
 NAMES = {
     "hoa": "Nguyễn Thị Hoa",

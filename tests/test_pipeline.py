@@ -76,7 +76,7 @@ def test_pdfsig_valid_signature_untrusted_then_trusted_with_demo_root(
     empty_db = tmp_path / "empty"
     empty_db.mkdir()
     subprocess.run(["certutil", "-N", "-d", f"sql:{empty_db}", "--empty-password"], check=True)
-    untrusted = subprocess.run(["pdfsig", "-nssdir", f"sql:{empty_db}", "-no-ocsp", str(pdf)],
+    untrusted = subprocess.run(["pdfsig", "-nssdir", f"sql:{empty_db}", str(pdf)],
                                capture_output=True, text=True)
     assert "Signature is Valid" in untrusted.stdout, untrusted.stdout
     assert "Certificate is Trusted" not in untrusted.stdout
@@ -85,7 +85,9 @@ def test_pdfsig_valid_signature_untrusted_then_trusted_with_demo_root(
     subprocess.run(["certutil", "-N", "-d", f"sql:{trusted_db}", "--empty-password"], check=True)
     subprocess.run(["certutil", "-A", "-d", f"sql:{trusted_db}", "-n", "demo-root", "-t",
                     "CT,C,C", "-a", "-i", str(demo_trust_root(user_data_dir()))], check=True)
-    trusted = subprocess.run(["pdfsig", "-nssdir", f"sql:{trusted_db}", "-no-ocsp", str(pdf)],
+    # No -no-ocsp here: poppler 22.12 then reports "Unknown issue" even for a trusted chain;
+    # the demo certificates carry no OCSP address, so nothing is fetched anyway.
+    trusted = subprocess.run(["pdfsig", "-nssdir", f"sql:{trusted_db}", str(pdf)],
                              capture_output=True, text=True)
     assert "Signature is Valid" in trusted.stdout, trusted.stdout
     assert "Certificate is Trusted" in trusted.stdout, trusted.stdout

@@ -1,0 +1,197 @@
+"""OCR stage (issue 5, R15): real tesseract on small rendered crops.
+
+Covers: text read back equals the text we rendered (the expected value is the renderer's input,
+never OCR output), word boxes where the words were drawn, NFC, confidence flags on a degraded
+crop, ``no_text`` on a blank page, the failure path (flag, or ``OcrError`` when strict), the
+two-column reading order, and the sidecar/hOCR/JSON writers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from digitize.errors import OcrError
+from digitize.models import Severity
+from digitize.ocr import (
+    OcrSettings,
+    TesseractEngine,
+    ocr_page,
+    write_hocr,
+    write_ocr_json,
+    write_sidecar,
+)
+
+FONT = Path("/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf")
+TESSDATA = Path("/usr/share/tesseract-ocr/5/tessdata")
+DPI = 300
+LINES = [
+    "Ủy ban nhân dân tỉnh Vĩnh Phúc",
+    "Kế hoạch thực hiện thủ tục hành chính",
+    "Bảo đảm sự phối hợp chặt chẽ giữa các cơ quan",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tools_present() -> None:
+    if not FONT.is_file():
+        pytest.fail(f"font {FONT} missing: install fonts-noto-core")
+    if not (TESSDATA / "vie.traineddata").is_file():
+        pytest.fail(f"{TESSDATA}/vie.traineddata missing: install tesseract-ocr-vie")
+
+
+def render(
+    lines: list[str], size_pt: float = 13, width: int = 1900, left: int = 120, top: int = 120
+) -> tuple[np.ndarray, list[tuple[str, tuple[int, int, int, int]]]]:
+    """A 300-dpi gray crop with the lines drawn, and the true box of every word drawn."""
+    font = ImageFont.truetype(str(FONT), round(size_pt * DPI / 72))
+    step = round(size_pt * DPI / 72 * 1.6)
+    image = Image.new("L", (width, top * 2 + step * len(lines)), 255)
+    draw = ImageDraw.Draw(image)
+    boxes = []
+    space = draw.textlength(" ", font=font)
+    for i, line in enumerate(lines):
+        x, y = left, top + i * step
+        for word in line.split(" "):
+            draw.text((x, y), word, font=font, fill=0)
+            boxes.append((word, tuple(int(v) for v in draw.textbbox((x, y), word, font=font))))
+            x += draw.textlength(word, font=font) + space
+    return np.asarray(image).copy(), boxes
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).strip()
+
+
+def test_reads_rendered_vietnamese_lines_in_nfc() -> None:
+    """R15: printed Vietnamese with stacked diacritics comes back exactly, in NFC."""
+    pixels, _ = render(LINES)
+    page = ocr_page(pixels, DPI)
+    assert norm(page.text) == norm(" ".join(LINES))
+    assert page.text == unicodedata.normalize("NFC", page.text)
+    assert [line.text for line in page.lines] == LINES
+    assert page.engine == "tesseract" and page.language == "vie"
+    assert (page.width_px, page.height_px) == (pixels.shape[1], pixels.shape[0])
+    assert page.mean_confidence > 80 and not page.needs_review and not page.flags
+    assert page.hocr and "ocrx_word" in page.hocr
+
+
+def test_word_boxes_lie_on_the_rendered_words() -> None:
+    pixels, truth = render(LINES)
+    page = ocr_page(pixels, DPI)
+    assert len(page.words) == len(truth)
+    for word, (text, box) in zip(page.words, truth, strict=True):
+        assert word.text == text
+        ix = min(word.bbox[2], box[2]) - max(word.bbox[0], box[0])
+        iy = min(word.bbox[3], box[3]) - max(word.bbox[1], box[1])
+        inter = max(0, ix) * max(0, iy)
+        union = (
+            (word.bbox[2] - word.bbox[0]) * (word.bbox[3] - word.bbox[1])
+            + (box[2] - box[0]) * (box[3] - box[1])
+            - inter
+        )
+        assert inter / union > 0.5, (text, word.bbox, box)
+        assert page.lines[word.line].text.split(" ").count(text) >= 1
+
+
+def test_colour_page_with_red_stamp_reads_the_black_text() -> None:
+    """A red seal over colour text is dropped for OCR (red channel); the words stay."""
+    gray, _ = render(LINES[:1])
+    rgb = np.stack([gray] * 3, axis=2).copy()
+    h, w = gray.shape
+    yy, xx = np.ogrid[:h, :w]
+    ring = np.abs(np.hypot(yy - h / 2, xx - w / 3) - h / 2.5) < 12
+    rgb[ring] = np.minimum(rgb[ring], (220, 30, 40))  # ink multiplies, as a real seal
+    page = ocr_page(rgb, DPI)
+    assert norm(page.text) == norm(LINES[0])
+
+
+def test_degraded_crop_is_flagged_for_review() -> None:
+    """R15: a page the engine reads poorly is flagged, never silently accepted."""
+    pixels, _ = render(LINES, size_pt=6)
+    small = np.asarray(Image.fromarray(pixels).resize((pixels.shape[1] // 3, pixels.shape[0] // 3)))
+    rng = np.random.default_rng(5)
+    noisy = np.clip(small.astype(int) + rng.normal(0, 70, small.shape), 0, 255).astype(np.uint8)
+    page = ocr_page(noisy, DPI / 3, OcrSettings(retry_binarised=False))
+    assert page.needs_review
+    assert any(f.code in ("low_ocr_confidence", "no_text") for f in page.flags)
+    if page.words:
+        assert page.mean_confidence < 70 or page.low_confidence_share > 0.25
+
+
+def test_thresholds_come_from_settings() -> None:
+    pixels, _ = render(LINES[:2])
+    strict_floor = OcrSettings(min_page_confidence=99.9)
+    page = ocr_page(pixels, DPI, strict_floor)
+    assert page.needs_review
+    flag = next(f for f in page.flags if f.code == "low_ocr_confidence")
+    assert flag.severity == Severity.REVIEW and "99.9" not in flag.message or "100" in flag.message
+
+
+def test_blank_page_gives_no_text_flag_not_error() -> None:
+    blank = np.full((800, 600), 255, np.uint8)
+    page = ocr_page(blank, DPI, page=3)
+    assert page.text == "" and page.words == ()
+    assert [f.code for f in page.flags] == ["no_text"]
+    assert page.flags[0].page == 3
+
+
+def test_engine_failure_becomes_a_flag(tmp_path: Path) -> None:
+    pixels, _ = render(LINES[:1])
+    settings = OcrSettings(tessdata_dir=str(tmp_path), page_label="scan.tif")
+    page = ocr_page(pixels, DPI, settings, page=2)
+    assert page.text == "" and page.needs_review
+    assert page.flags[0].code == "ocr_failed" and str(tmp_path) in page.flags[0].message
+
+
+def test_engine_failure_raises_when_strict(tmp_path: Path) -> None:
+    pixels, _ = render(LINES[:1])
+    shutil.copy(TESSDATA / "osd.traineddata", tmp_path / "osd.traineddata")
+    (tmp_path / "vie.traineddata").write_bytes(b"not a model")
+    settings = OcrSettings(tessdata_dir=str(tmp_path), strict=True, page_label="scan.tif")
+    with pytest.raises(OcrError) as info:
+        ocr_page(pixels, DPI, settings, page=4)
+    assert "scan.tif (page 4)" in str(info.value)
+
+
+def test_two_column_rows_read_column_by_column() -> None:
+    """Header layout: organ | motto on the same rows are not merged into one line."""
+    font = ImageFont.truetype(str(FONT), round(13 * DPI / 72))
+    image = Image.new("L", (2480, 700), 255)
+    draw = ImageDraw.Draw(image)
+    left = ["ỦY BAN NHÂN DÂN", "TỈNH VĨNH PHÚC"]
+    right = ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc"]
+    for i, (a, b) in enumerate(zip(left, right, strict=True)):
+        draw.text((300, 150 + 70 * i), a, font=font, fill=0)
+        draw.text((1250, 150 + 70 * i), b, font=font, fill=0)
+    page = ocr_page(np.asarray(image).copy(), DPI)
+    assert [line.text for line in page.lines] == left + right
+
+
+def test_engine_reports_version_and_is_reused() -> None:
+    engine = TesseractEngine()
+    assert engine.name == "tesseract" and re.match(r"\d+\.\d+", engine.version)
+    pixels, _ = render(LINES[:1])
+    first = engine.recognise(pixels, DPI)
+    assert norm(first.text) == norm(LINES[0])
+    assert engine._api() is engine._api()
+
+
+def test_output_writers(tmp_path: Path) -> None:
+    pixels, _ = render(LINES[:2])
+    pages = [ocr_page(pixels, DPI), ocr_page(np.full((300, 300), 255, np.uint8), DPI)]
+    sidecar = write_sidecar(pages, tmp_path / "out.txt").read_text(encoding="utf-8")
+    assert sidecar.split("\f")[0].splitlines() == LINES[:2]
+    hocr = write_hocr(pages[0], tmp_path / "p1.hocr").read_text(encoding="utf-8")
+    assert "ocr_page" in hocr and "Vĩnh" in hocr
+    data = json.loads(write_ocr_json(pages, tmp_path / "ocr.json").read_text(encoding="utf-8"))
+    assert [p["page"] for p in data["pages"]] == [1, 2]
+    assert data["pages"][0]["words"][0]["text"] == LINES[0].split()[0]
+    assert data["pages"][1]["flags"][0]["code"] == "no_text"
