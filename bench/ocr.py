@@ -194,7 +194,7 @@ def _ocrmypdf(source: Path, workdir: Path) -> tuple[list[str], float]:
     sidecar = workdir / (source.stem + ".txt")
     env = {**os.environ, "OMP_THREAD_LIMIT": "1", "TESSDATA_PREFIX": TESSDATA}
     cmd = [
-        "ocrmypdf", "-l", "vie", "--deskew", "--rotate-pages", "--jobs", "2",
+        sys.executable, "-m", "ocrmypdf", "-l", "vie", "--deskew", "--rotate-pages", "--jobs", "2",
         "--output-type", "pdf", "--sidecar", str(sidecar), str(source), str(out_pdf),
     ]  # fmt: skip
     started = time.perf_counter()

@@ -17,7 +17,8 @@ How it works, and why:
 * Up vs down: Vietnamese is strongly top-heavy inside each text line (tone marks and
   circumflexes sit above the x-height band, capitals and ascenders too; only g p q y descend).
   The ink above the x-height band is compared with the ink below it over all lines. When that
-  cue is weak, tesseract (``vie``) reads a small crop both ways and the more confident wins.
+  cue is weak, tesseract (``vie``) reads a band of text both ways; only its agreement with
+  the line cue lets the page be turned.
 * Low confidence (blank page, photo-only page) leaves the pixels untouched and flags the page
   (R15: never silently accepted).
 * Rotations by 90/180/270 are lossless (``np.rot90``). Skew rotation is about the centre on a
@@ -441,9 +442,13 @@ def _decide(
         g = _rotate_expand(g, -fit.angle, 255, cv2.INTER_LINEAR)
         t_flipped, margin = _tesseract_prefers_flipped(g, small_dpi, _densest_band(level, ink.dpi))
         d.notes.append(f"line-shape cue weak ({evidence:+.2f}); tesseract margin {margin:.1f}")
-        if margin >= 5.0:
-            flipped = t_flipped
-            updown_conf = max(updown_conf, min(1.0, margin / 15.0))
+        # Tesseract only confirms: on a blurred or noisy page it can read the upside-down
+        # band "better" by ten points. Agreement lifts the confidence; disagreement leaves
+        # the page as scanned (flagged) rather than risk turning it the wrong way.
+        if t_flipped == flipped and margin >= 5.0:
+            updown_conf = max(updown_conf, min(0.9, 0.5 + margin / 30.0))
+        else:
+            updown_conf = min(updown_conf, 0.2)
     if flipped:
         turn = (turn + 180) % 360
     d.orientation = turn

@@ -413,15 +413,19 @@ def _assemble(
 
 
 # --- quality -------------------------------------------------------------------------------
-def _with_quality(page: PageOcr, settings: OcrSettings, page_no: int | None) -> PageOcr:
+def _with_quality(
+    page: PageOcr, settings: OcrSettings, page_no: int | None, has_ink: bool = False
+) -> PageOcr:
     if not page.words:
+        # A blank page is fine; a page with visible ink and no text needs a human (R15).
         flag = Flag(
             code="no_text",
-            severity=Severity.INFO,
-            message="OCR found no text on the page",
+            severity=Severity.REVIEW if has_ink else Severity.INFO,
+            message="OCR found no text on the page"
+            + (" although it carries ink" if has_ink else ""),
             page=page_no,
         )
-        return page.model_copy(update={"flags": (*page.flags, flag)})
+        return page.model_copy(update={"flags": (*page.flags, flag), "needs_review": has_ink})
     confidences = [w.confidence for w in page.words]
     mean = sum(confidences) / len(confidences)
     low_share = sum(c < settings.low_word_confidence for c in confidences) / len(confidences)
@@ -509,7 +513,7 @@ def ocr_page(
             raise OcrError(f"OCR failed: {type(exc).__name__}: {exc}", path=label, page=page) from exc
         reason = f"OCR failed: {type(exc).__name__}: {exc}"
         return _failed_page(pixels, dpi, settings, reason, page)
-    result = _with_quality(result, settings, page)
+    result = _with_quality(result, settings, page, has_ink=not result.words and has_ink(gray))
     return result.model_copy(update={"seconds": round(time.perf_counter() - started, 3)})
 
 
@@ -520,11 +524,14 @@ def _needs_retry(raw: RawPage, gray: np.ndarray) -> bool:
         mean = sum(w.confidence for w in raw.words) / len(raw.words)
         if mean >= 75 and len(raw.words) >= 20:
             return False
-    # Ink check on a small copy: dark pixels relative to the local background.
+    return has_ink(gray)
+
+
+def has_ink(gray: np.ndarray) -> bool:
+    """Dark marks on a subsampled copy, relative to the paper's brightness."""
     small = gray[:: max(1, gray.shape[0] // 400), :: max(1, gray.shape[1] // 300)]
     background = float(np.percentile(small, 90))
-    ink_share = float(np.mean(small < background - 40))
-    return ink_share > 0.005
+    return float(np.mean(small < background - 60)) > 0.003
 
 
 # --- outputs for `digitize ocr` ----------------------------------------------------------------

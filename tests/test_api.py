@@ -1,0 +1,90 @@
+"""Library API (issue 8): thread-safe and re-entrant `run_dossier`, structured events, and
+crash safety: `kill -9` at any moment never leaves a partial bundle under the final name."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import digitize
+from digitize.profiles import load_profile
+from tests.conftest import SAMPLE_DOSSIER_2
+
+pytestmark = pytest.mark.slow
+
+
+def _small_dossier(root: Path, name: str, pages: int = 2) -> Path:
+    """A real dossier made of sample pages (copied, never touched in place)."""
+    dossier = root / name
+    (dossier / "c1").mkdir(parents=True)
+    sources = sorted((SAMPLE_DOSSIER_2 / "2-quyet-dinh").glob("*.jpg"))
+    for index in range(pages):
+        shutil.copy(sources[index % len(sources)], dossier / "c1" / f"p{index + 1}.jpg")
+    return dossier
+
+
+def test_two_dossiers_in_two_threads_both_verify(tmp_path: Path) -> None:
+    first = _small_dossier(tmp_path / "in", "HS-A", 1)
+    second = _small_dossier(tmp_path / "in", "HS-B", 1)
+    profile = load_profile(None, {"pipeline": {"workers": 1}})
+    results: dict[str, object] = {}
+    errors: list[BaseException] = []
+    events: dict[str, list[str]] = {"HS-A": [], "HS-B": []}
+
+    def work(source: Path) -> None:
+        try:
+            results[source.name] = digitize.run_dossier(
+                source, tmp_path / "out", profile=profile,
+                on_event=lambda e: events[e.dossier].append(e.kind))
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(d,)) for d in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    for name in ("HS-A", "HS-B"):
+        report = digitize.verify_bundle(tmp_path / "out" / name)
+        assert report.ok, [c.message for c in report.failures]
+        assert events[name][0] == "dossier_started" and events[name][-1] == "bundle_written"
+
+
+def test_kill_9_never_leaves_a_partial_bundle_and_rerun_completes(tmp_path: Path) -> None:
+    dossier = _small_dossier(tmp_path / "in", "HS-KILL", 2)
+    out = tmp_path / "out"
+    final = out / "HS-KILL"
+    rng = random.Random(20261125)
+    command = [sys.executable, "-m", "digitize", "run", str(dossier), "--out", str(out),
+               "--workers", "2"]
+    kills = 0
+    for _attempt in range(4):
+        if final.exists():
+            break
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        time.sleep(rng.uniform(0.3, 3.0))
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # the whole group, like a power cut
+            kills += 1
+        process.wait()
+        # Either no bundle under the final name, or a complete one that verifies.
+        if final.exists():
+            assert digitize.verify_bundle(final).ok
+    assert kills >= 1, "the run finished before any kill: make the dossier bigger"
+    if not final.exists():
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+    assert digitize.verify_bundle(final).ok
+    leftovers = [p.name for p in out.iterdir() if p.name != "HS-KILL"]
+    assert leftovers == [], f"staging folders left behind: {leftovers}"
