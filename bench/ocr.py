@@ -86,7 +86,7 @@ def load_pixels(page: CorpusPage) -> np.ndarray:
     if suffix == ".pdf":
         with pikepdf.open(page.source) as pdf:
             pdf_page = pdf.pages[page.page_index]
-            images = list(pdf_page.images.values())
+            images = list(pdf_page.get_images().values())
             largest = max(images, key=lambda im: int(im.Width) * int(im.Height))
             return _to_array(pikepdf.PdfImage(largest).as_pil_image())
     with Image.open(page.source) as image:
@@ -106,9 +106,7 @@ def undo_truth_geometry(pixels: np.ndarray, truth: dict) -> np.ndarray:
         h, w = pixels.shape[:2]
         matrix = cv2.getRotationMatrix2D((w / 2, h / 2), -skew, 1.0)
         border = (255, 255, 255) if pixels.ndim == 3 else 255
-        pixels = cv2.warpAffine(
-            pixels, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=border
-        )
+        pixels = cv2.warpAffine(pixels, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=border)
     return pixels
 
 
@@ -174,7 +172,9 @@ def _clean(pixels: np.ndarray, page: CorpusPage) -> tuple[np.ndarray, str]:
         cleaned, _record = clean_page(pixels, page.dpi)
         return cleaned, "digitize.clean"
     except NotImplementedError:
-        return undo_truth_geometry(pixels, page.truth), "truth geometry (clean_page not implemented)"
+        return undo_truth_geometry(
+            pixels, page.truth
+        ), "truth geometry (clean_page not implemented)"
 
 
 def _ours(page: CorpusPage):
@@ -284,8 +284,10 @@ def main() -> None:
         for page, (ocr, _how, seconds) in zip(pages, results, strict=True):
             one = Score()
             one.add(ocr.text, page.gt_text)
-            print(f"  {page.name:18} {page.profile:7} CER {one.row()[0]:>6} %  "
-                  f"conf {ocr.mean_confidence:5.1f}  review {ocr.needs_review}  {seconds:.2f} s")
+            print(
+                f"  {page.name:18} {page.profile:7} CER {one.row()[0]:>6} %  "
+                f"conf {ocr.mean_confidence:5.1f}  review {ocr.needs_review}  {seconds:.2f} s"
+            )
 
     header = ["CER %", "WER %", "diacritic %", "missed words %", "s/page"]
     print("\nOCR accuracy (NFC, whitespace-normalised; errors / reference length)")
@@ -322,9 +324,13 @@ def main() -> None:
     total = [0, 0, 0, 0]
     for name, counts in tally.items():
         total = [a + b for a, b in zip(total, counts, strict=True)]
-        print(f"{name:<18}{counts[0]:>8}{100 * counts[1] / counts[0]:>12.1f}{counts[2]:>10}{counts[3]:>8}")
+        print(
+            f"{name:<18}{counts[0]:>8}{100 * counts[1] / counts[0]:>12.1f}{counts[2]:>10}{counts[3]:>8}"
+        )
     if total[0]:
-        print(f"{'all':<18}{total[0]:>8}{100 * total[1] / total[0]:>12.1f}{total[2]:>10}{total[3]:>8}")
+        print(
+            f"{'all':<18}{total[0]:>8}{100 * total[1] / total[0]:>12.1f}{total[2]:>10}{total[3]:>8}"
+        )
 
 
 if __name__ == "__main__":

@@ -94,8 +94,12 @@ def load_pages(component: Path) -> list[tuple[EncodedImage, float, float, int]]:
                         width=im.width,
                         height=im.height,
                         bits_per_component=1,
-                        decode_parms={"K": -1, "Columns": im.width, "Rows": im.height,
-                                      "BlackIs1": im.tag_v2.get(262, 0) == 1},
+                        decode_parms={
+                            "K": -1,
+                            "Columns": im.width,
+                            "Rows": im.height,
+                            "BlackIs1": im.tag_v2.get(262, 0) == 1,
+                        },
                     )
                 else:
                     pixels = np.asarray(im.convert("L"))
@@ -105,14 +109,27 @@ def load_pages(component: Path) -> list[tuple[EncodedImage, float, float, int]]:
     if pdf.exists():
         with pikepdf.open(pdf) as doc:
             for page in doc.pages:
-                (xobject,) = list(page.images.values())
+                (xobject,) = [page.Resources.XObject[k] for k in page.Resources.XObject.keys()]
                 raw = xobject.read_raw_bytes()
                 width, height = int(xobject.Width), int(xobject.Height)
                 box = [float(v) for v in page.MediaBox]
                 mode = ColourMode.RGB if xobject.ColorSpace == "/DeviceRGB" else ColourMode.GRAY
-                image = EncodedImage(data=raw, filter="DCTDecode", colour_mode=mode, width=width,
-                                     height=height, bits_per_component=8)
-                pages.append((image, width / (box[2] - box[0]) * 72, height / (box[3] - box[1]) * 72, len(raw)))
+                image = EncodedImage(
+                    data=raw,
+                    filter="DCTDecode",
+                    colour_mode=mode,
+                    width=width,
+                    height=height,
+                    bits_per_component=8,
+                )
+                pages.append(
+                    (
+                        image,
+                        width / (box[2] - box[0]) * 72,
+                        height / (box[3] - box[1]) * 72,
+                        len(raw),
+                    )
+                )
         return pages
     for path in sorted(component.glob("p[0-9][0-9].*")):
         if path.suffix not in (".jpg", ".png"):
@@ -122,16 +139,30 @@ def load_pages(component: Path) -> list[tuple[EncodedImage, float, float, int]]:
             dpi = im.info.get("dpi", (300, 300))
             mode = {"RGB": ColourMode.RGB, "L": ColourMode.GRAY}[im.mode]
             if path.suffix == ".jpg":
-                image = EncodedImage(data=data, filter="DCTDecode", colour_mode=mode,
-                                     width=im.width, height=im.height, bits_per_component=8)
+                image = EncodedImage(
+                    data=data,
+                    filter="DCTDecode",
+                    colour_mode=mode,
+                    width=im.width,
+                    height=im.height,
+                    bits_per_component=8,
+                )
                 scan_bytes = len(data)
             elif not im.info.get("interlace"):
                 idat = _png_idat(data)
                 image = EncodedImage(
-                    data=idat, filter="FlateDecode", colour_mode=mode, width=im.width,
-                    height=im.height, bits_per_component=8,
-                    decode_parms={"Predictor": 15, "Colors": 3 if mode is ColourMode.RGB else 1,
-                                  "BitsPerComponent": 8, "Columns": im.width},
+                    data=idat,
+                    filter="FlateDecode",
+                    colour_mode=mode,
+                    width=im.width,
+                    height=im.height,
+                    bits_per_component=8,
+                    decode_parms={
+                        "Predictor": 15,
+                        "Colors": 3 if mode is ColourMode.RGB else 1,
+                        "BitsPerComponent": 8,
+                        "Columns": im.width,
+                    },
                 )
                 scan_bytes = len(idat)
             else:
@@ -149,14 +180,18 @@ def source_files(component: Path) -> list[Path]:
 
 
 def ocrmypdf_bytes(files: list[Path], work: Path) -> tuple[int, float]:
-    exe = shutil.which("ocrmypdf") or str(Path(sys.executable).with_name("ocrmypdf"))
+    exe = str(Path(sys.executable).with_name("ocrmypdf"))
+    if not Path(exe).exists():
+        exe = shutil.which("ocrmypdf") or "ocrmypdf"
     total, started = 0, time.perf_counter()
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     for i, source in enumerate(files):
         out = work / f"ocrmypdf-{i}.pdf"
         proc = subprocess.run(
             [exe, "-q", "-l", "vie", "--output-type", "pdfa", "--jobs", "2", str(source), str(out)],
-            capture_output=True, text=True, env=env,
+            capture_output=True,
+            text=True,
+            env=env,
         )
         if proc.returncode != 0:
             raise RuntimeError(f"ocrmypdf failed on {source}: {proc.stderr.strip()[-500:]}")
@@ -167,7 +202,9 @@ def ocrmypdf_bytes(files: list[Path], work: Path) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=CORPUS)
-    parser.add_argument("--limit", type=int, default=None, help="OCRmyPDF on the first N components")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="OCRmyPDF on the first N components"
+    )
     parser.add_argument("--no-ocrmypdf", action="store_true")
     args = parser.parse_args()
 
@@ -183,13 +220,22 @@ def main() -> None:
             for index, (image, dpi_x, dpi_y, _) in enumerate(loaded, 1):
                 words, text = gt_words(component / f"p{index:02d}.json", image.width, image.height)
                 text_chars += len(text)
-                ocr = PageOcr(engine="ground-truth", engine_version="0", language="vie",
-                              width_px=image.width, height_px=image.height, dpi=dpi_x,
-                              text=text, words=tuple(words))
+                ocr = PageOcr(
+                    engine="ground-truth",
+                    engine_version="0",
+                    language="vie",
+                    width_px=image.width,
+                    height_px=image.height,
+                    dpi=dpi_x,
+                    text=text,
+                    words=tuple(words),
+                )
                 pdf_pages.append(PdfPage(image=image, dpi_x=dpi_x, dpi_y=dpi_y, ocr=ocr))
             meta = PdfMetadata(
-                title=component.name, component_name=component.name,
-                dossier_code=component.parent.name, digitiser="Nguyễn Thị Hoa",
+                title=component.name,
+                component_name=component.name,
+                dossier_code=component.parent.name,
+                digitiser="Nguyễn Thị Hoa",
                 created_at=datetime(2025, 3, 19, 1, 30, tzinfo=UTC),
             )
             timings = []
@@ -202,50 +248,70 @@ def main() -> None:
             text_bytes = sum(result.page_bytes) - image_bytes
             theirs = None
             if not args.no_ocrmypdf and (args.limit is None or n < args.limit):
-                theirs, _ = ocrmypdf_bytes(source_files(component), work)
-            rows.append({
-                "component": f"{component.parent.name}/{component.name}",
-                "format": source_files(component)[0].suffix[1:] + ("" if all(result.passthrough_pages) else "*"),
-                "pages": len(pdf_pages),
-                "scan": scan,
-                "ours": result.size_bytes,
-                "text": text_bytes,
-                "overhead": result.size_bytes - sum(result.page_bytes),
-                "theirs": theirs,
-                "ms_page": 1000 * min(timings) / len(pdf_pages),
-                "part": result.pdfa_part,
-            })
+                try:
+                    theirs, _ = ocrmypdf_bytes(source_files(component), work)
+                except RuntimeError as exc:  # e.g. Ghostscript missing: say so, keep going
+                    print(f"\n{exc}", file=sys.stderr)
+            rows.append(
+                {
+                    "component": f"{component.parent.name}/{component.name}",
+                    "format": source_files(component)[0].suffix[1:]
+                    + ("" if all(result.passthrough_pages) else "*"),
+                    "pages": len(pdf_pages),
+                    "scan": scan,
+                    "ours": result.size_bytes,
+                    "text": text_bytes,
+                    "overhead": result.size_bytes - sum(result.page_bytes),
+                    "theirs": theirs,
+                    "ms_page": 1000 * min(timings) / len(pdf_pages),
+                    "part": result.pdfa_part,
+                }
+            )
             print(".", end="", flush=True, file=sys.stderr)
     print(file=sys.stderr)
 
-    head = f"{'component':<12} {'fmt':<5} {'pg':>2} {'scan kB':>8} {'ours kB':>8} {'ours/scan':>9} " \
-           f"{'text kB':>7} {'fixed kB':>8} {'OCRmyPDF kB':>11} {'theirs/scan':>11} {'ms/page':>7}"
+    head = (
+        f"{'component':<12} {'fmt':<5} {'pg':>2} {'scan kB':>8} {'ours kB':>8} {'ours/scan':>9} "
+        f"{'text kB':>7} {'fixed kB':>8} {'OCRmyPDF kB':>11} {'theirs/scan':>11} {'ms/page':>7}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
-        theirs = f"{r['theirs'] / 1000:>11.1f} {r['theirs'] / r['scan']:>11.3f}" if r["theirs"] else f"{'-':>11} {'-':>11}"
-        print(f"{r['component']:<12} {r['format']:<5} {r['pages']:>2} {r['scan'] / 1000:>8.1f} "
-              f"{r['ours'] / 1000:>8.1f} {r['ours'] / r['scan']:>9.3f} {r['text'] / 1000:>7.1f} "
-              f"{r['overhead'] / 1000:>8.1f} {theirs} {r['ms_page']:>7.1f}")
+        theirs = (
+            f"{r['theirs'] / 1000:>11.1f} {r['theirs'] / r['scan']:>11.3f}"
+            if r["theirs"]
+            else f"{'-':>11} {'-':>11}"
+        )
+        print(
+            f"{r['component']:<12} {r['format']:<5} {r['pages']:>2} {r['scan'] / 1000:>8.1f} "
+            f"{r['ours'] / 1000:>8.1f} {r['ours'] / r['scan']:>9.3f} {r['text'] / 1000:>7.1f} "
+            f"{r['overhead'] / 1000:>8.1f} {theirs} {r['ms_page']:>7.1f}"
+        )
     scan = sum(r["scan"] for r in rows)
     ours = sum(r["ours"] for r in rows)
     text = sum(r["text"] for r in rows)
     pages = sum(r["pages"] for r in rows)
     print("-" * len(head))
-    print(f"all {pages} pages: scan {scan / 1e6:.2f} MB, ours {ours / 1e6:.2f} MB "
-          f"({ours / scan:.3f}x scan; {(ours - text) / scan:.3f}x without the text layer; "
-          f"target <= 1.05x scan + text: {(ours) / (1.05 * scan + text):.3f} of the budget)")
+    print(
+        f"all {pages} pages: scan {scan / 1e6:.2f} MB, ours {ours / 1e6:.2f} MB "
+        f"({ours / scan:.3f}x scan; {(ours - text) / scan:.3f}x without the text layer; "
+        f"target <= 1.05x scan + text: {(ours) / (1.05 * scan + text):.3f} of the budget)"
+    )
     compared = [r for r in rows if r["theirs"]]
     if compared:
         s = sum(r["scan"] for r in compared)
         o = sum(r["ours"] for r in compared)
         t = sum(r["theirs"] for r in compared)
         smaller = sum(r["ours"] < r["theirs"] for r in compared)
-        print(f"vs OCRmyPDF on {len(compared)} components ({sum(r['pages'] for r in compared)} pages): "
-              f"ours {o / s:.3f}x scan, OCRmyPDF {t / s:.3f}x scan; ours smaller on {smaller}/{len(compared)}")
+        print(
+            f"vs OCRmyPDF on {len(compared)} components ({sum(r['pages'] for r in compared)} pages): "
+            f"ours {o / s:.3f}x scan, OCRmyPDF {t / s:.3f}x scan; ours smaller on {smaller}/{len(compared)}"
+        )
     per_page = [1000 * s for s in speeds]
-    print(f"packaging time per page (build_component_pdf, best of 3, no OCR): median "
-          f"{statistics.median(per_page):.1f} ms, max {max(per_page):.1f} ms")
+    print(
+        f"packaging time per page (build_component_pdf, best of 3, no OCR): median "
+        f"{statistics.median(per_page):.1f} ms, max {max(per_page):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -444,10 +444,11 @@ def _decide(
         d.notes.append(f"line-shape cue weak ({evidence:+.2f}); tesseract margin {margin:.1f}")
         # Tesseract only confirms: on a blurred or noisy page it can read the upside-down
         # band "better" by ten points. Agreement lifts the confidence; disagreement leaves
-        # the page as scanned (flagged) rather than risk turning it the wrong way.
-        if t_flipped == flipped and margin >= 5.0:
+        # the page as scanned (flagged) rather than risk turning it the wrong way; a draw
+        # changes nothing.
+        if margin >= 5.0 and t_flipped == flipped:
             updown_conf = max(updown_conf, min(0.9, 0.5 + margin / 30.0))
-        else:
+        elif margin >= 5.0:
             updown_conf = min(updown_conf, 0.2)
     if flipped:
         turn = (turn + 180) % 360

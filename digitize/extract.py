@@ -113,6 +113,7 @@ def _valid_abbreviation(text: str) -> str | None:
     spellings = _ABBREVIATION_SPELLINGS.get(fold(text), set())
     return next(iter(spellings)) if len(spellings) == 1 else None
 
+
 MOTTO = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
 MOTTO_2 = "Độc lập - Tự do - Hạnh phúc"
 _LEVEL_WORDS = ("tinh", "thanh pho", "huyen", "quan", "xa", "phuong", "thi xa", "thi tran")
@@ -212,9 +213,7 @@ def parse_date_line(text: str) -> DateParse | None:
         place_span = (p0, p1)
         if not place:
             place = place_span = None
-    zero_ok = (int(day_t) >= 10 or len(day_t) == 2) and (
-        int(month_t) >= 3 or len(month_t) == 2
-    )
+    zero_ok = (int(day_t) >= 10 or len(day_t) == 2) and (int(month_t) >= 3 or len(month_t) == 2)
     return DateParse(
         place=place,
         date=value,
@@ -271,13 +270,15 @@ class _Line:
         return self.bbox[3] - self.bbox[1]
 
     def words_in(self, span: tuple[int, int]) -> list[Word]:
-        return [w for w, (a, b) in zip(self.words, self.offsets, strict=True) if a < span[1] and b > span[0]]
+        return [
+            w
+            for w, (a, b) in zip(self.words, self.offsets, strict=True)
+            if a < span[1] and b > span[0]
+        ]
 
 
 def _lines_of(page: PageOcr, page_no: int) -> list[_Line]:
-    lines = [
-        _Line(page_no, i, line.text, line.bbox) for i, line in enumerate(page.lines)
-    ]
+    lines = [_Line(page_no, i, line.text, line.bbox) for i, line in enumerate(page.lines)]
     for word in page.words:
         if 0 <= word.line < len(lines):
             lines[word.line].words.append(word)
@@ -489,7 +490,12 @@ def _read_date(header: _Header, out: _Fields) -> None:
     settings = out.settings
     words = line.words_in(parsed.span)
     if parsed.place:
-        out.add("issued_place", parsed.place, header.page, line.words_in(parsed.place_span or parsed.span))
+        out.add(
+            "issued_place",
+            parsed.place,
+            header.page,
+            line.words_in(parsed.place_span or parsed.span),
+        )
     number_words = [w for w in words if any(ch.isdigit() for ch in w.text)]
     digits_conf = _confidence(number_words)
     if parsed.date is None:
@@ -548,8 +554,10 @@ def _read_organ(header: _Header, out: _Fields) -> None:
     texts = [_strip_marks(line.text) for line in block]
     # "ỦY BAN NHÂN DÂN / TỈNH X" is one organ over two lines; otherwise the first line is the
     # parent organ (cơ quan chủ quản) and the rest the issuing organ.
-    one_organ = len(block) >= 2 and fold(texts[1]).startswith(_LEVEL_WORDS) and re.fullmatch(
-        r"(uy ban nhan dan|hoi dong nhan dan|ubnd|hdnd)", fold(texts[0]).strip()
+    one_organ = (
+        len(block) >= 2
+        and fold(texts[1]).startswith(_LEVEL_WORDS)
+        and re.fullmatch(r"(uy ban nhan dan|hoi dong nhan dan|ubnd|hdnd)", fold(texts[0]).strip())
     )
     if len(block) == 1 or one_organ:
         organ_lines, parent = block, None
@@ -567,8 +575,8 @@ def _read_organ(header: _Header, out: _Fields) -> None:
 
 
 def _read_type_and_subject(header: _Header, out: _Fields) -> None:
-    below = header.number[0].bbox[3] if header.number else (
-        header.motto.bbox[3] if header.motto else 0
+    below = (
+        header.number[0].bbox[3] if header.number else (header.motto.bbox[3] if header.motto else 0)
     )
     if header.date is not None:
         below = max(below, header.date[0].bbox[3])
@@ -590,7 +598,13 @@ def _read_type_and_subject(header: _Header, out: _Fields) -> None:
     subject_lines: list[_Line] = []
     if type_line is not None:
         line, (name, ratio) = type_line
-        out.add("type_name", name, header.page, line.words, confidence=min(ratio, _confidence(line.words)))
+        out.add(
+            "type_name",
+            name,
+            header.page,
+            line.words,
+            confidence=min(ratio, _confidence(line.words)),
+        )
         previous = line
         for nxt in candidates[candidates.index(line) + 1 :]:
             gap = nxt.bbox[1] - previous.bbox[3]

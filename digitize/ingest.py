@@ -70,7 +70,7 @@ import struct
 import unicodedata
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -551,6 +551,41 @@ def _check_tiff_strips(img: Image.Image, size: int, display: str, page: int) -> 
             )
 
 
+def _check_png_chunks(path: Path, display: str) -> None:
+    """Pillow does not verify image-data CRCs; a damaged PNG would decode as garbage."""
+    with open(path, "rb") as handle:
+        handle.seek(8)
+        while True:
+            header = handle.read(8)
+            if len(header) < 8:
+                raise TruncatedFileError(
+                    "file is truncated (PNG ends inside a chunk)", path=display
+                )
+            length, kind = struct.unpack(">I4s", header)
+            if length > 2**31 - 1:
+                raise CorruptFileError("corrupt PNG chunk length", path=display)
+            crc = zlib.crc32(kind)
+            remaining = length
+            while remaining:
+                block = handle.read(min(remaining, 1 << 20))
+                if not block:
+                    raise TruncatedFileError(
+                        "file is truncated (PNG ends inside a chunk)", path=display
+                    )
+                crc = zlib.crc32(block, crc)
+                remaining -= len(block)
+            stored = handle.read(4)
+            if len(stored) < 4:
+                raise TruncatedFileError(
+                    "file is truncated (PNG ends inside a chunk)", path=display
+                )
+            if struct.unpack(">I", stored)[0] != crc & 0xFFFFFFFF:
+                name = kind.decode("latin-1")
+                raise CorruptFileError(f"corrupt PNG: CRC mismatch in {name} chunk", path=display)
+            if kind == b"IEND":
+                return
+
+
 def _check_tiff_layout(path: Path, size: int, display: str) -> None:
     """Walk the IFD chain with struct only: an IFD or strip beyond the end of the file means
     the file was cut (still being copied, or a broken transfer), not corrupt."""
@@ -685,7 +720,7 @@ class PdfPageImage:
 
 
 def _iter_xobject_images(
-    resources: pikepdf.Object, seen: set[tuple[int, int]], depth: int = 0
+    resources: Any, seen: set[tuple[int, int]], depth: int = 0
 ) -> Iterator[pikepdf.Object]:
     if depth > 8 or not isinstance(resources, pikepdf.Dictionary):
         return
@@ -710,7 +745,7 @@ def _iter_xobject_images(
 def _largest_page_image(page: pikepdf.Page) -> PdfPageImage | None:
     best: PdfPageImage | None = None
     count = 0
-    for obj in _iter_xobject_images(page.obj.get("/Resources"), set()):
+    for obj in _iter_xobject_images(_inherited(page, "/Resources"), set()):
         try:
             w, h = int(obj.get("/Width", 0)), int(obj.get("/Height", 0))
         except (TypeError, ValueError):
@@ -748,11 +783,11 @@ def _fonts_in(resources: Any, seen: set[tuple[int, int]], depth: int = 0) -> boo
 
 
 def _page_has_text(page: pikepdf.Page) -> bool:
-    if _fonts_in(page.obj.get("/Resources"), set()):
+    if _fonts_in(_inherited(page, "/Resources"), set()):
         return True
     try:
-        for _operands, operator in pikepdf.parse_content_stream(page):
-            if str(operator) in _TEXT_OPERATORS:
+        for instruction in pikepdf.parse_content_stream(page):
+            if str(instruction.operator) in _TEXT_OPERATORS:
                 return True
     except pikepdf.PdfError:
         return False
@@ -843,12 +878,27 @@ def _pdf_encoding(obj: pikepdf.Object) -> tuple[SourceEncoding, list[str], list[
     return enc, names, parm_list
 
 
+def _inherited(page: pikepdf.Page, key: str) -> Any:
+    """Page attributes (Resources, MediaBox, Rotate) may sit on an ancestor Pages node."""
+    node: Any = page.obj
+    for _ in range(64):
+        if not isinstance(node, pikepdf.Dictionary):
+            return None
+        value = node.get(key)
+        if value is not None:
+            return value
+        node = node.get("/Parent")
+    return None
+
+
 def _page_size_in(page: pikepdf.Page) -> tuple[float, float, int]:
-    box = page.obj.get("/MediaBox")
+    box = _inherited(page, "/MediaBox")
+    if not isinstance(box, pikepdf.Array) or len(box) != 4:
+        return 0.0, 0.0, 0
     x0, y0, x1, y1 = (float(v) for v in box)
     unit = float(page.obj.get("/UserUnit", 1))
     width, height = abs(x1 - x0) * unit / 72.0, abs(y1 - y0) * unit / 72.0
-    rotate = int(page.obj.get("/Rotate", 0)) % 360
+    rotate = int(_inherited(page, "/Rotate") or 0) % 360
     if rotate in (90, 270):
         width, height = height, width
     return width, height, rotate
@@ -991,7 +1041,7 @@ def _iter_pdf_frames(
 
 
 def _pdf_image_to_pil(obj: pikepdf.Object) -> Image.Image:
-    pdf_image = pikepdf.PdfImage(obj)
+    pdf_image = pikepdf.PdfImage(obj)  # type: ignore[arg-type]
     img = pdf_image.as_pil_image()
     if pdf_image.image_mask:
         # Stencil mask: sample 0 paints the fill colour (black on a scan), 1 leaves paper.
@@ -1445,6 +1495,8 @@ def _sniff(
         _check_pixels(size[0], size[1], settings, display, 1)
     if fmt == "tiff":
         _check_tiff_layout(path, facts.size, display)
+    if fmt == "png":
+        _check_png_chunks(path, display)
     if fmt == "pdf" and b"%%EOF" not in facts.tail[-2048:]:
         raise TruncatedFileError("file is truncated (no %%EOF at the end of the PDF)", path=display)
     if fmt == "png" and b"IEND" not in facts.tail[-64:]:
@@ -1471,7 +1523,7 @@ def _decoded_frames(
     settings: IngestSettings,
     display: str,
     component_flags: list[Flag],
-) -> Iterator[tuple[FrameInfo, Image.Image]]:
+) -> Generator[tuple[FrameInfo, Image.Image], None, None]:
     if fmt == "pdf":
         with _guard(display, what="cannot read PDF"):
             frames = _iter_pdf_frames(
@@ -1622,9 +1674,8 @@ def _build_component(
 
     kept: list[dict[str, Any]] = []
     for draft in drafts:
-        info: FrameInfo = draft["info"]
-        analysis: PageAnalysis = draft["analysis"]
-        if analysis.is_blank and settings.blank_pages == "drop":
+        if draft["analysis"].is_blank and settings.blank_pages == "drop":
+            info, analysis = draft["info"], draft["analysis"]
             dossier_flags.append(
                 _flag(
                     "blank_page_dropped",
@@ -2176,7 +2227,7 @@ def read_page_encoded(page: IngestedPage) -> EncodedImage | None:
         if fmt == "jpeg":
             data = path.read_bytes()
             return _encoded_from_jpeg_bytes(data)
-    except (OSError, ValueError, struct.error, zlib.error, pikepdf.PdfError, DigitizeError):
+    except Exception:  # unreadable now: the caller re-encodes from pixels (and fails there)
         return None
     return None
 

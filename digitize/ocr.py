@@ -184,7 +184,11 @@ _ENGINES_LOCK = threading.Lock()
 
 def get_engine(settings: OcrSettings) -> TesseractEngine:
     """The per-process engine for these settings (its API objects are per thread)."""
-    key = (settings.language, settings.tessdata_dir or DEBIAN_TESSDATA, settings.page_segmentation_mode)
+    key = (
+        settings.language,
+        settings.tessdata_dir or DEBIAN_TESSDATA,
+        settings.page_segmentation_mode,
+    )
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
@@ -312,9 +316,7 @@ def _layout(words: Sequence[RawWord], page_width: int) -> list[_Segment]:
     by_line: dict[tuple[int, int, int], list[RawWord]] = {}
     for word in words:
         by_line.setdefault(word.line_key, []).append(word)
-    segments = [
-        seg for i, ws in enumerate(by_line.values()) for seg in _split_engine_line(ws, i)
-    ]
+    segments = [seg for i, ws in enumerate(by_line.values()) for seg in _split_engine_line(ws, i)]
     rows = _visual_rows(segments)
     line_height = statistics.median(w.bbox[3] - w.bbox[1] for w in words) if words else 0
 
@@ -368,21 +370,10 @@ def _is_noise(word: RawWord) -> bool:
 
 
 def _assemble(
-    raw: RawPage, engine: OcrEngine, width: int, height: int, dpi: float, scale: float = 1.0
+    raw: RawPage, engine: OcrEngine, width: int, height: int, dpi: float
 ) -> PageOcr:
     """PageOcr from raw engine words: our lines, reading order, NFC text (no QA yet)."""
     words = tuple(w for w in raw.words if not _is_noise(w))
-    if scale != 1.0:
-        words = tuple(
-            RawWord(
-                w.text,
-                tuple(int(round(c / scale)) for c in w.bbox),  # type: ignore[arg-type]
-                w.confidence,
-                w.block,
-                w.line_key,
-            )
-            for w in words
-        )
     segments = _layout(words, width) if words else []
     out_words: list[Word] = []
     out_lines: list[OcrLine] = []
@@ -510,7 +501,9 @@ def ocr_page(
         )
     except Exception as exc:  # an engine crash must not abort the dossier unless strict
         if settings.strict:
-            raise OcrError(f"OCR failed: {type(exc).__name__}: {exc}", path=label, page=page) from exc
+            raise OcrError(
+                f"OCR failed: {type(exc).__name__}: {exc}", path=label, page=page
+            ) from exc
         reason = f"OCR failed: {type(exc).__name__}: {exc}"
         return _failed_page(pixels, dpi, settings, reason, page)
     result = _with_quality(result, settings, page, has_ink=not result.words and has_ink(gray))
@@ -557,9 +550,7 @@ def write_hocr(page: PageOcr, path: Path) -> Path:
     return _write_text(path, document)
 
 
-def ocr_json(
-    pages: Sequence[PageOcr], fields: Sequence[ExtractedField] = ()
-) -> dict[str, object]:
+def ocr_json(pages: Sequence[PageOcr], fields: Sequence[ExtractedField] = ()) -> dict[str, object]:
     """Words, lines, quality and extracted fields of a page list, JSON-ready."""
     return {
         "pages": [

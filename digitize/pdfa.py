@@ -20,6 +20,8 @@ JPEG CMYK                    passed through with its embedded ICC profile (``ICC
                              inverted data gets ``/Decode``); **refused** without a profile
                              (DeviceCMYK is not allowed beside an sRGB output intent)
 CCITT G3/G4 bilevel          passed through as ``CCITTFaxDecode`` with the given DecodeParms
+                             (from TIFF: one strip only, since strips are separate CCITT
+                             streams; ``BlackIs1`` true when Photometric is BlackIsZero)
 JBIG2 (from PDFs)            passed through as ``JBIG2Decode`` with its globals stream
 JPEG 2000 (from PDFs)        passed through as ``JPXDecode`` (colour from the codestream)
 Flate (PNG IDAT, TIFF zip)   passed through as ``FlateDecode`` with the given DecodeParms
@@ -35,15 +37,22 @@ passed through, e.g. BMP, LZW TIFF, interlaced or palette PNG):
 ===========================  ===================================================================
 pixels                       encoding
 ===========================  ===================================================================
-bilevel, or gray holding     CCITT G4 (lossless, R14 "bitonal CCITT G4")
-only 0 and 255
+bilevel, or gray holding     CCITT G4 (lossless, R14 "bitonal CCITT G4"); bilevel pixels
+only 0 and 255               with gray levels are thresholded at 128
 gray                         Flate with PNG predictors (lossless) when that is at most
-                             ``lossless_gray_max_ratio`` × the JPEG size, else JPEG
+                             ``lossless_gray_max_ratio`` × the JPEG size (a 1/8 row-band
+                             sample decides first whether trying is worth it), else JPEG
                              ``jpeg_quality`` (≥ 85, R14)
 RGB                          JPEG ``jpeg_quality`` (≥ 85, R14), 4:2:0, optimised Huffman tables
 ===========================  ===================================================================
 
+Refused with ``PdfError`` (message names file and page): JPEG whose frame size or component
+count disagrees with the model; CMYK without a usable ICC profile; dpi ≤ 0; a page side outside
+PDF/A's 3–14 400 pt (check the dpi); a component without pages.
+
 Never: downsampling (R14), colour conversion, transparency (no SMask), Ghostscript.
+Fixed cost per file, beside the pages: about 5.5 kB (XMP with the extension schema, kept
+uncompressed so any XMP scanner finds it; sRGB ICC; the glyph-less font and its ToUnicode).
 
 Text layer
 ----------
@@ -55,8 +64,8 @@ extraction returns the OCR text (NFC, Vietnamese letters as precomposed code poi
 The font is a few hundred bytes whatever the script, and nothing can be mis-shaped because
 nothing is drawn. Per line, one font size and baseline are taken from the median top and bottom
 of its words (a robust line box, so a short word and a tall accented word both overlap it);
-per word, the start is its left edge and horizontal scaling (``Tz``) stretches it to its right
-edge, so selection highlights the word. Words follow the OCR's reading order, a space glyph
+per word, the start is its left edge (to 1/100 pt) and horizontal scaling (``Tz``) stretches
+it to its right edge, so selection highlights the word. Words follow the OCR's reading order, a space glyph
 between words, one text line per OCR line.
 
 Metadata
@@ -97,7 +106,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 import pikepdf
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 from pydantic import Field
 
 from digitize.errors import OutputError, PdfError
@@ -177,9 +186,12 @@ def encode_pixels(
         return _encode_g4(pixels == 255)
     gray = Image.fromarray(pixels, "L")
     jpeg = _encode_jpeg(gray, ColourMode.GRAY, settings)
-    if settings.lossless_gray_max_ratio > 0:
+    budget = settings.lossless_gray_max_ratio * len(jpeg.data)
+    # Flate on a noisy scan is slow (seconds) and big: estimate from a 1/8 sample of row bands
+    # first, and only encode the whole page when lossless has a chance.
+    if budget > 0 and _estimate_flate_gray(pixels) <= 1.2 * budget:
         flate = _encode_flate_gray(gray)
-        if len(flate.data) <= settings.lossless_gray_max_ratio * len(jpeg.data):
+        if len(flate.data) <= budget:
             return flate
     return jpeg
 
@@ -214,6 +226,15 @@ def _encode_flate_gray(image: Image.Image) -> EncodedImage:
     )
 
 
+def _estimate_flate_gray(pixels: np.ndarray, band: int = 32, every: int = 256) -> float:
+    height = pixels.shape[0]
+    if height <= 4 * every:
+        return float(len(_encode_flate_gray(Image.fromarray(pixels, "L")).data))
+    sample = np.concatenate([pixels[y : y + band] for y in range(0, height, every)])
+    size = len(_encode_flate_gray(Image.fromarray(sample, "L")).data)
+    return size * height / sample.shape[0]
+
+
 def _png_idat(png: bytes) -> bytes:
     chunks = []
     pos = 8
@@ -232,7 +253,7 @@ def _encode_g4(white: np.ndarray) -> EncodedImage:
     image = Image.fromarray(white.astype(bool))
     buf = io.BytesIO()
     image.save(buf, "TIFF", compression="group4", tiffinfo={278: height})
-    with Image.open(io.BytesIO(buf.getvalue())) as tiff:
+    with TiffImagePlugin.TiffImageFile(io.BytesIO(buf.getvalue())) as tiff:
         offsets = tiff.tag_v2[273]
         counts = tiff.tag_v2[279]
         photometric = tiff.tag_v2.get(262, 0)
@@ -377,7 +398,9 @@ def _text_operators(lines: list[_LaidOutLine], cids: dict[str, int]) -> bytes:
             codes = "".join(f"{cids[ch]:04X}" for ch in word.text)
             if i < last:
                 codes += space  # explicit spaces: extraction and copy-paste need no guessing
-            out.append(f"{scale} Tz {_hundredths(x - at_x)} {_hundredths(y - at_y)} Td <{codes}> Tj")
+            out.append(
+                f"{scale} Tz {_hundredths(x - at_x)} {_hundredths(y - at_y)} Td <{codes}> Tj"
+            )
             at_x, at_y = x, y
     out.append("ET")
     return ("\n".join(out) + "\n").encode("ascii")
@@ -405,7 +428,9 @@ def _to_unicode_cmap(cids: dict[str, int]) -> bytes:
         chunk = ranges[offset : offset + 100]
         body.append(f"{len(chunk)} beginbfrange")
         for first, last, code in chunk:
-            body.append(f"<{first:04X}> <{last:04X}> <{chr(code).encode('utf-16-be').hex().upper()}>")
+            body.append(
+                f"<{first:04X}> <{last:04X}> <{chr(code).encode('utf-16-be').hex().upper()}>"
+            )
         body.append("endbfrange")
     text = "\n".join(
         [
@@ -750,7 +775,10 @@ def _page_size_pt(page: PdfPage, where: str) -> tuple[float, float]:
 
 
 def build_component_pdf(
-    pages: Iterable[PdfPage], meta: PdfMetadata, out_path: Path, settings: PdfaSettings | None = None
+    pages: Iterable[PdfPage],
+    meta: PdfMetadata,
+    out_path: Path,
+    settings: PdfaSettings | None = None,
 ) -> PdfResult:
     """Write one PDF/A-2 file (2u when every page has text, else 2b) at ``out_path``."""
     started = time.perf_counter()
@@ -761,9 +789,13 @@ def build_component_pdf(
     sizes = [_page_size_pt(p, f"{out_path} page {i}") for i, p in enumerate(pages, 1)]
     layouts = [_layout_text(p, h) for p, (_, h) in zip(pages, sizes, strict=True)]
     part = "2u" if all(layouts) else "2b"
-    characters = sorted({ch for lines in layouts for ln in lines for w in ln.words for ch in w.text})
+    characters = sorted(
+        {ch for lines in layouts for ln in lines for w in ln.words for ch in w.text}
+    )
     if any(len(line.words) > 1 for lines in layouts for line in lines):
         characters = sorted(set(characters) | {" "})
+    if len(characters) > 0xFFFE:  # two-byte codes, CID 0 unused
+        raise PdfError(f"{len(characters)} distinct characters do not fit one font", path=out_path)
     cids = {ch: i for i, ch in enumerate(characters, 1)}
 
     pdf = pikepdf.new()
@@ -864,4 +896,3 @@ def _write_atomically(out_path: Path, data: bytes) -> None:
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise OutputError(f"cannot write the PDF ({exc.strerror or exc})", path=out_path) from None
-

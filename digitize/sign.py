@@ -52,7 +52,7 @@ import threading
 import time
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -107,7 +107,9 @@ ORGANISATION_KEYWORDS = (
 _ORG_RE = re.compile(
     r"(?<![\w])(" + "|".join(re.escape(k) for k in ORGANISATION_KEYWORDS) + r")(?![\w])"
 )
-_PERSONAL_ID_RE = re.compile(r"^\s*(CCCD|CMND|CMT|HC|HO CHIEU|PASSPORT|PID|DDCN|SĐDCN)\s*[:\-]", re.I)
+_PERSONAL_ID_RE = re.compile(
+    r"^\s*(CCCD|CMND|CMT|HC|HO CHIEU|PASSPORT|PID|DDCN|SĐDCN)\s*[:\-]", re.I
+)
 _ORG_ID_RE = re.compile(r"^\s*(MST|MNS|MDN|TIN|GPKD)\s*[:\-]", re.I)
 
 
@@ -136,7 +138,9 @@ class SigningSettings(FrozenModel):
     rsa_padding: Literal["pkcs1v15", "pss"] = "pkcs1v15"
     check_revocation: bool = True  # R25, before signing
     timezone: str = "Asia/Ho_Chi_Minh"
-    font_path: str | None = None  # OpenType font with Vietnamese coverage; None: found via fontconfig
+    font_path: str | None = (
+        None  # OpenType font with Vietnamese coverage; None: found via fontconfig
+    )
     # added by the signing work
     field_name: str = "ChuKyNguoiSoHoa"
     reason: str = "Số hóa hồ sơ (Thông tư 01/2023/TT-VPCP, Điều 8)"
@@ -264,10 +268,14 @@ def personal_certificate_problem(cert: Any) -> str | None:
     personal_id = any(_PERSONAL_ID_RE.match(i) for i in ids) or bool(native.get("pseudonym"))
     org_id = any(_ORG_ID_RE.match(i) for i in ids)
     if org_id and not personal_id:
-        return f"the certificate of '{cn}' carries an organisation identifier (MST/MNS), no CCCD/CMND"
+        return (
+            f"the certificate of '{cn}' carries an organisation identifier (MST/MNS), no CCCD/CMND"
+        )
     has_person_name = bool(native.get("given_name") or native.get("surname"))
     if not personal_id and not has_person_name and _ORG_RE.search(cn.upper()):
-        return f"'{cn}' looks like an organisation name and the certificate has no personal identifier"
+        return (
+            f"'{cn}' looks like an organisation name and the certificate has no personal identifier"
+        )
     return None
 
 
@@ -417,8 +425,74 @@ def plan_stamp(
     return small.model_copy(update={"shrunk": True, "overlaps_text": still})
 
 
+# Code points the note can need: ASCII, Latin-1, Latin Extended-A/B, combining marks, the
+# Vietnamese block. Names outside it still render (pyHanko subsets from the full font then).
+_STAMP_REPERTOIRE = [
+    *range(0x20, 0x7F),
+    *range(0xA0, 0x250),
+    *range(0x300, 0x370),
+    *range(0x1EA0, 0x1F00),
+] + [0x2010, 0x2011, 0x2013, 0x2014, 0x2018, 0x2019, 0x201C, 0x201D, 0x2026]
+
+
+_STAMP_REPERTOIRE_SET = frozenset(_STAMP_REPERTOIRE)
+
+
+@lru_cache(maxsize=4)
+def _font_for_stamp(font_path: str) -> bytes:
+    """The font cut down once per process to the repertoire above, layout features kept.
+
+    pyHanko subsets the font for every signature; on the full Noto Sans, fontTools spends
+    most of a B-B signature parsing layout tables. Subsetting a 60 kB cut is a few ms.
+    """
+    from fontTools import subset
+
+    options = subset.Options()
+    # no kerning: precomposed Vietnamese letters need no GPOS pairs, and parsing them is the cost
+    options.layout_features = ["ccmp", "locl", "mark", "mkmk", "liga", "rlig"]
+    options.name_IDs = ["*"]
+    options.notdef_outline = True
+    options.hinting = False
+    font = subset.load_font(font_path, options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=_STAMP_REPERTOIRE)
+    subsetter.subset(font)
+    buf = io.BytesIO()
+    font.save(buf)
+    return buf.getvalue()
+
+
+def _glyph_factory(font_path: str, size: float, text: str) -> Any:
+    from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
+
+    use_cut = all(ord(c) in _STAMP_REPERTOIRE_SET or c == "\n" for c in text)
+
+    class CachedCutFactory(GlyphAccumulatorFactory):
+        def create_font_engine(self, writer: Any, obj_stream: Any = None) -> Any:
+            if not use_cut:
+                return super().create_font_engine(writer, obj_stream)
+            if obj_stream is None and writer.stream_xrefs and self.create_objstream_if_needed:
+                obj_stream = writer.prepare_object_stream()
+            return GlyphAccumulator(
+                writer=writer,
+                font_handle=io.BytesIO(_font_for_stamp(self.font_file)),
+                font_size=self.font_size,
+                ot_script_tag=self.ot_script_tag,
+                ot_language_tag=self.ot_language_tag,
+                writing_direction=self.writing_direction,
+                bcp47_lang_code=self.bcp47_lang_code,
+                obj_stream=obj_stream,
+            )
+
+    return CachedCutFactory(
+        font_path,
+        font_size=size,  # type: ignore[arg-type]  # pyHanko says int; fractional sizes work
+        ot_script_tag="latn",
+        ot_language_tag="VIT ",  # pyHanko wants the 4-character OpenType tag
+    )
+
+
 def _stamp_style(layout: StampLayout, font_path: str) -> Any:
-    from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
     from pyhanko.pdf_utils.layout import AxisAlignment, InnerScaling, Margins, SimpleBoxLayoutRule
     from pyhanko.pdf_utils.text import TextBoxStyle
     from pyhanko.stamp import TextStampStyle
@@ -427,13 +501,8 @@ def _stamp_style(layout: StampLayout, font_path: str) -> Any:
     return TextStampStyle(
         stamp_text="\n".join(line.replace("%", "%%") for line in layout.lines),
         text_box_style=TextBoxStyle(
-            font=GlyphAccumulatorFactory(
-                font_path,
-                font_size=layout.font_size,
-                ot_script_tag="latn",
-                ot_language_tag="VIT ",  # pyHanko wants the 4-character OpenType tag
-            ),
-            font_size=layout.font_size,
+            font=_glyph_factory(font_path, layout.font_size, "\n".join(layout.lines)),
+            font_size=layout.font_size,  # type: ignore[arg-type]
             leading=_leading(layout.font_size),
             # no extra 10 pt padding around the text: the stamp's own margins apply
             box_layout_rule=SimpleBoxLayoutRule(
@@ -557,7 +626,9 @@ def _build_demo_identity(folder: Path) -> None:
             cx509.KeyUsage(True, True, False, False, False, False, False, False, False),
             critical=True,
         )
-        .add_extension(cx509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .add_extension(
+            cx509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
+        )
         .add_extension(
             cx509.SubjectKeyIdentifier.from_public_key(person_key.public_key()), critical=False
         )
@@ -670,7 +741,28 @@ def _load_pkcs12(data: bytes, password: bytes, path: str, prefer_pss: bool) -> _
     )
     signing_cert = x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
     chain = [x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in extra or []]
-    signer = SimpleSigner(
+
+    class LoadedKeySigner(SimpleSigner):
+        """pyHanko re-parses the key (with cryptography's slow RSA consistency check) for every
+        raw signature, twice per PDF; sign with the key object loaded once instead."""
+
+        def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+            from cryptography.hazmat.primitives.asymmetric import ec, rsa
+            from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+            from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
+
+            mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+            algo = mechanism.signature_algo
+            if algo == "rsassa_pkcs1v15" and isinstance(key, rsa.RSAPrivateKey):
+                return key.sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
+            if algo == "rsassa_pss" and isinstance(key, rsa.RSAPrivateKey):
+                padding, hash_algo = process_pss_params(mechanism["parameters"])
+                return key.sign(data, padding, hash_algo)
+            if algo == "ecdsa" and isinstance(key, ec.EllipticCurvePrivateKey):
+                return key.sign(data, ec.ECDSA(get_pyca_cryptography_hash(digest_algorithm)))
+            return super().sign_raw(data, digest_algorithm)
+
+    signer = LoadedKeySigner(
         signing_cert=signing_cert,
         signing_key=key_info,
         cert_registry=SimpleCertificateStore.from_certs(chain),
@@ -711,7 +803,9 @@ async def _open_pkcs11(settings: SigningSettings) -> _Backend:
     if not Path(module).is_file():
         raise SignerConfigError("PKCS#11 module not found", path=module)
     pin = _read_secret(settings.pkcs11_pin_env, "token PIN")
-    criteria = TokenCriteria(label=settings.pkcs11_token_label) if settings.pkcs11_token_label else None
+    criteria = (
+        TokenCriteria(label=settings.pkcs11_token_label) if settings.pkcs11_token_label else None
+    )
     try:
         session = p11.open_pkcs11_session(module, token_criteria=criteria, user_pin=pin)
     except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange) as e:
@@ -740,7 +834,8 @@ async def _open_pkcs11(settings: SigningSettings) -> _Backend:
     except Exception as e:  # noqa: BLE001
         session.close()
         raise SignerConfigError(
-            f"key/certificate '{key_label}' not found on the token ({type(e).__name__})", path=module
+            f"key/certificate '{key_label}' not found on the token ({type(e).__name__})",
+            path=module,
         ) from None
     cert = signer.signing_cert
     chain = [c for c in signer.cert_registry if c.dump() != cert.dump()]
@@ -789,9 +884,7 @@ async def _open_csc(settings: SigningSettings) -> _Backend:
                     raise SigningError(f"CSC authorisation failed (HTTP {resp.status})", path=url)
                 return self.parse_csc_auth_response(await resp.json())
 
-    signer = csc.CSCSigner(
-        http, Authorizer(info, cred), prefer_pss=settings.rsa_padding == "pss"
-    )
+    signer = csc.CSCSigner(http, Authorizer(info, cred), prefer_pss=settings.rsa_padding == "pss")
     cert = cred.signing_cert
     chain = [c for c in cred.chain if c.dump() != cert.dump()]
     return _Backend(signer, cert, chain, [http.close])
@@ -803,7 +896,9 @@ class _LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="digitize-sign", daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="digitize-sign", daemon=True
+        )
         self.thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -847,6 +942,7 @@ class PyHankoDigitiserSigner(DigitiserSigner):
         for path in settings.trust_roots:
             self._trust_roots.extend(_load_cert_file(path))
         self._font = resolve_font(settings.font_path)
+        _font_for_stamp(self._font)  # pay the one-off font cut at open, not on the first file
         self._level, self._level_flags = self._choose_level()
         self._revocation_checked_at: float | None = None
         self._http: Any = None
@@ -869,7 +965,9 @@ class PyHankoDigitiserSigner(DigitiserSigner):
         scan_time: datetime,
         text_boxes_pt: tuple[BBoxPt, ...] = (),
     ) -> SignatureRecord:
-        return self._call(self._sign_pdf(Path(in_path), Path(out_path), scan_time, text_boxes_pt), in_path)
+        return self._call(
+            self._sign_pdf(Path(in_path), Path(out_path), scan_time, text_boxes_pt), in_path
+        )
 
     def sign_detached(self, data: bytes) -> bytes:
         return self._call(self._sign_detached(data), None)
@@ -990,7 +1088,9 @@ class PyHankoDigitiserSigner(DigitiserSigner):
                 f"certificate of '{name}' is revoked ({_short(e)})", hint="use a valid certificate"
             ) from None
         except ExpiredError:
-            raise CertificateExpiredError(f"certificate of '{name}' (or its CA) has expired") from None
+            raise CertificateExpiredError(
+                f"certificate of '{name}' (or its CA) has expired"
+            ) from None
         except InsufficientRevinfoError as e:
             raise SigningError(
                 f"cannot check whether the certificate of '{name}' is revoked: OCSP/CRL "
@@ -1086,7 +1186,9 @@ class PyHankoDigitiserSigner(DigitiserSigner):
                     page=1,
                 )
             )
-        layout = plan_stamp(page_box, self._identity.full_name, shown_text, self._font, text_boxes_pt)
+        layout = plan_stamp(
+            page_box, self._identity.full_name, shown_text, self._font, text_boxes_pt
+        )
         if layout.shrunk:
             flags.append(
                 Flag(
@@ -1118,13 +1220,15 @@ class PyHankoDigitiserSigner(DigitiserSigner):
             signer_key_usage={"non_repudiation"},
         )
         signed_at = datetime.now(self._tz).replace(microsecond=0)
-        pdf_signer = _TzPdfSigner(
+        pdf_signer = _tz_pdf_signer_class()(
             meta,
             signer=self._backend.signer,
             timestamper=self._timestamper() if level != PadesLevel.B_B else None,
             stamp_style=_stamp_style(layout, self._font),
             new_field_spec=fields.SigFieldSpec(
-                sig_field_name=self.settings.field_name, on_page=0, box=layout.box
+                sig_field_name=self.settings.field_name,
+                on_page=0,
+                box=layout.box,  # type: ignore[arg-type]  # points need not be integers
             ),
             system_time=signed_at,
         )
@@ -1199,12 +1303,14 @@ def _signature_timestamp_time(signed_pdf: bytes) -> datetime | None:
     return None
 
 
-def _make_tz_signer_class() -> type:
+@lru_cache(maxsize=1)
+def _tz_pdf_signer_class() -> type:
+    """A PdfSigner whose clock reads Asia/Ho_Chi_Minh (defined lazily: pyHanko imports are slow)."""
     from pyhanko.sign.signers import PdfSigner
 
     class TzPdfSigner(PdfSigner):
-        """pyHanko reads the clock in the process time zone; we want Asia/Ho_Chi_Minh (+07:00)
-        in /M and the CMS, without touching the process-wide TZ."""
+        """pyHanko reads the clock in the process time zone; we want +07:00 in /M and the CMS
+        without touching the process-wide TZ."""
 
         def __init__(self, *args: Any, system_time: datetime, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -1218,18 +1324,6 @@ def _make_tz_signer_class() -> type:
     return TzPdfSigner
 
 
-class _LazyTzSigner:
-    cls: type | None = None
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.cls is None:
-            self.cls = _make_tz_signer_class()
-        return self.cls(*args, **kwargs)
-
-
-_TzPdfSigner = _LazyTzSigner()
-
-
 def open_signer(settings: SigningSettings, data_dir: Path | None = None) -> DigitiserSigner:
     """Build the configured back-end; ``demo`` creates a DEMO identity under ``data_dir`` once.
 
@@ -1240,7 +1334,7 @@ def open_signer(settings: SigningSettings, data_dir: Path | None = None) -> Digi
     any work is done.
     """
     prefer_pss = settings.rsa_padding == "pss"
-    openers: dict[str, Callable[[], Awaitable[_Backend]]] = {
+    openers: dict[str, Callable[[], Coroutine[Any, Any, _Backend]]] = {
         "demo": lambda: _open_demo(data_dir, prefer_pss),
         "pkcs12": lambda: _open_pkcs12(settings),
         "pkcs11": lambda: _open_pkcs11(settings),
@@ -1248,7 +1342,15 @@ def open_signer(settings: SigningSettings, data_dir: Path | None = None) -> Digi
     }
     loop = _LoopThread()
     try:
-        backend = loop.run(openers[settings.backend]())  # type: ignore[arg-type]
+        backend = loop.run(openers[settings.backend]())
+    except DigitizeError:
+        loop.stop()
+        raise
+    except Exception as e:
+        loop.stop()
+        raise SignerConfigError(
+            f"cannot open the {settings.backend} signer: {type(e).__name__}: {_short(e)}"
+        ) from e
     except BaseException:
         loop.stop()
         raise
@@ -1257,7 +1359,11 @@ def open_signer(settings: SigningSettings, data_dir: Path | None = None) -> Digi
         extra_roots = _load_cert_file(demo_trust_root(data_dir))
     try:
         signer = PyHankoDigitiserSigner(
-            settings, backend, loop, is_demo=settings.backend == "demo", extra_trust_roots=extra_roots
+            settings,
+            backend,
+            loop,
+            is_demo=settings.backend == "demo",
+            extra_trust_roots=extra_roots,
         )
     except BaseException:
 

@@ -130,7 +130,7 @@ def _quiet_pyhanko() -> Iterator[None]:
 def _load_roots(paths: tuple[Path, ...]) -> list[Any]:
     from asn1crypto import pem, x509
 
-    roots = []
+    roots: list[Any] = []
     for p in paths:
         data = Path(p).read_bytes()
         if pem.detect(data):
@@ -143,6 +143,10 @@ def _load_roots(paths: tuple[Path, ...]) -> list[Any]:
 def _cn(cert: Any) -> str:
     cn = cert.subject.native.get("common_name", "")
     return str(cn[0] if isinstance(cn, list) else cn) or cert.subject.human_friendly
+
+
+def _indic_name(indic: object) -> str:
+    return str(getattr(indic, "name", indic))
 
 
 def _fmt_time(t: datetime | None) -> str:
@@ -287,7 +291,9 @@ async def _check_signature(
         status = await run(hard_fail=True)
     except Exception as e:  # noqa: BLE001 - a broken CMS blob is an integrity failure
         details["error"] = f"{type(e).__name__}: {e}"[:300]
-        return fail("error", ExitCode.VERIFY_SIGNATURE, field=sig.field_name, error=type(e).__name__)
+        return fail(
+            "error", ExitCode.VERIFY_SIGNATURE, field=sig.field_name, error=type(e).__name__
+        )
     details["coverage"] = status.coverage.name if status.coverage else ""
     details["modification_level"] = (
         status.modification_level.name if status.modification_level is not None else ""
@@ -319,30 +325,40 @@ async def _check_signature(
         if soft is not None and soft.revoked:
             details["revocation"] = "revoked"
             return fail(
-                "revoked", ExitCode.VERIFY_TRUST, when=_fmt_time(soft.revocation_details.revocation_date)
+                "revoked",
+                ExitCode.VERIFY_TRUST,
+                when=_fmt_time(soft.revocation_details.revocation_date),
             )
         if soft is None or not soft.trusted:
             indic = (soft or status).trust_problem_indic
-            details["trust_problem"] = indic.name if indic else "no path"
+            details["trust_problem"] = _indic_name(indic) if indic else "no path"
             return fail("untrusted", ExitCode.VERIFY_TRUST, why=details["trust_problem"])
         status = soft
         revocation = "not verified"
     details["revocation"] = revocation
     tsv = status.timestamp_validity
     if tsv is not None and not (tsv.intact and tsv.valid and tsv.trusted):
-        details["timestamp_problem"] = tsv.trust_problem_indic.name if tsv.trust_problem_indic else ""
-        code = ExitCode.VERIFY_SIGNATURE if not (tsv.intact and tsv.valid) else ExitCode.VERIFY_TRUST
+        details["timestamp_problem"] = (
+            _indic_name(tsv.trust_problem_indic) if tsv.trust_problem_indic else ""
+        )
+        code = (
+            ExitCode.VERIFY_SIGNATURE if not (tsv.intact and tsv.valid) else ExitCode.VERIFY_TRUST
+        )
         return fail("timestamp_bad", code)
     extra = _msg("revocation_unverified", lang) if revocation != "good" else ""
     return Check(
         name=name,
         ok=True,
-        message=_msg("ok", lang, signer=signer, level=level or "?", time=_fmt_time(moment), extra=extra),
+        message=_msg(
+            "ok", lang, signer=signer, level=level or "?", time=_fmt_time(moment), extra=extra
+        ),
         details=details,
     )
 
 
-async def _check_doc_timestamp(ts: Any, mat: _Material, roots: list[Any], name: str, offline: bool, lang: str) -> Check:
+async def _check_doc_timestamp(
+    ts: Any, mat: _Material, roots: list[Any], name: str, offline: bool, lang: str
+) -> Check:
     from pyhanko.sign.validation import async_validate_pdf_timestamp
 
     tst = ts.signed_data["encap_content_info"]["content"].parsed
@@ -367,10 +383,15 @@ async def _check_doc_timestamp(ts: Any, mat: _Material, roots: list[Any], name: 
         return Check(name=name, ok=False, message=_msg("doc_ts_bad", lang, why="integrity"),
                      exit_code=int(ExitCode.VERIFY_SIGNATURE), details=details)  # fmt: skip
     if not status.trusted:
-        why = status.trust_problem_indic.name if status.trust_problem_indic else "untrusted"
+        why = _indic_name(status.trust_problem_indic) if status.trust_problem_indic else "untrusted"
         return Check(name=name, ok=False, message=_msg("doc_ts_bad", lang, why=why),
                      exit_code=int(ExitCode.VERIFY_TRUST), details=details)  # fmt: skip
-    return Check(name=name, ok=True, message=_msg("doc_ts_ok", lang, time=details["time"], tsa=tsa), details=details)
+    return Check(
+        name=name,
+        ok=True,
+        message=_msg("doc_ts_ok", lang, time=details["time"], tsa=tsa),
+        details=details,
+    )
 
 
 async def _verify_pdf(path: Path, roots: list[Any], offline: bool, lang: str) -> list[Check]:
@@ -395,9 +416,15 @@ async def _verify_pdf(path: Path, roots: list[Any], offline: bool, lang: str) ->
     for i, sig in enumerate(regular):
         later = any(o.signed_revision > sig.signed_revision for o in regular)
         name = base if len(regular) == 1 else f"{base}#{i + 1}"
-        checks.append(await _check_signature(reader, sig, doc_ts, later, mat, roots, name, offline, lang))
+        checks.append(
+            await _check_signature(reader, sig, doc_ts, later, mat, roots, name, offline, lang)
+        )
     for i, ts in enumerate(doc_ts):
-        checks.append(await _check_doc_timestamp(ts, mat, roots, f"timestamp:{path.name}#{i + 1}", offline, lang))
+        checks.append(
+            await _check_doc_timestamp(
+                ts, mat, roots, f"timestamp:{path.name}#{i + 1}", offline, lang
+            )
+        )
     return checks
 
 
@@ -452,7 +479,7 @@ async def _verify_detached(data: bytes, signature: bytes, roots: list[Any], lang
         return Check(name=name, ok=False, message=_msg("detached_bad", lang, why=why),
                      exit_code=int(ExitCode.VERIFY_SIGNATURE), details=details)  # fmt: skip
     if not status.trusted or status.revoked:
-        why = status.trust_problem_indic.name if status.trust_problem_indic else "no path"
+        why = _indic_name(status.trust_problem_indic) if status.trust_problem_indic else "no path"
         return Check(name=name, ok=False, message=_msg("detached_untrusted", lang, signer=signer, why=why),
                      exit_code=int(ExitCode.VERIFY_TRUST), details=details)  # fmt: skip
     tsv = status.timestamp_validity

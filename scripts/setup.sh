@@ -6,10 +6,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODE="${1:-run}"
 
-# Debian packages. Runtime: OCR engine + Vietnamese model, PDF checkers, a Vietnamese-capable
+# Debian packages. Runtime: OCR engine + Vietnamese model, PDF checkers, jbig2dec (pikepdf
+# decodes JBIG2 scanner pages with it), a Vietnamese-capable
 # font (Noto) for the text layer and the visible signature, Python venv support.
 PKGS=(tesseract-ocr tesseract-ocr-vie tesseract-ocr-script-viet qpdf poppler-utils
-      fonts-noto-core fontconfig python3 python3-venv python3-pip ca-certificates)
+      fonts-noto-core fontconfig jbig2dec python3 python3-venv python3-pip ca-certificates)
 if [ "$MODE" = "--test" ]; then
   # Tests: SoftHSM2 + OpenSC (PKCS#11 token), certutil for pdfsig's NSS trust store,
   # a JDK + JAXB runtime to compile and run the veraPDF driver.

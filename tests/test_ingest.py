@@ -54,6 +54,7 @@ from tests.helpers_images import (
     bilevel,
     blank_page,
     g4_bytes,
+    jbig2_mmr,
     jpeg_bytes,
     save_bmp,
     save_jpeg,
@@ -244,8 +245,7 @@ def test_scanner_pdf_two_pages_byte_identical(tmp_path: Path, colour200) -> None
 
     with pikepdf.open(pdf_path) as pdf:
         raws = [
-            bytes(next(iter(pg.images.values())).read_raw_bytes())  # type: ignore[union-attr]
-            for pg in pdf.pages
+            bytes(next(iter(pg.Resources.XObject.values())).read_raw_bytes()) for pg in pdf.pages
         ]
     assert [first.data, second.data] == raws
     assert load_page_pixels(pages[1]).shape == (H300, W300)
@@ -263,6 +263,21 @@ def test_pdf_flate_gray_page(tmp_path: Path, pages200) -> None:
     encoded = read_page_encoded(page)
     assert encoded is not None and encoded.filter == "FlateDecode" and encoded.data == data
     assert np.array_equal(load_page_pixels(page), pages200[0])
+
+
+def test_pdf_jbig2_with_globals_passthrough(tmp_path: Path) -> None:
+    """JBIG2 page image with JBIG2Globals: decoded exactly; stream and globals bytes kept."""
+    if shutil.which("jbig2dec") is None:
+        pytest.fail("jbig2dec (Debian package jbig2dec) is needed to decode JBIG2 scans")
+    original = bilevel(text_page(W200, H200, seed=9))
+    stream, globals_ = jbig2_mmr(original, tmp_path)
+    spec = PdfImage(stream, "/JBIG2Decode", W200, H200, 200, "/DeviceGray", 1, {}, globals_)
+    page = ingest_dossier(write_scan_pdf(tmp_path / "jb.pdf", [spec])).components[0].pages[0]
+    assert page.encoding == SourceEncoding.JBIG2 and page.qa.colour_mode == ColourMode.BILEVEL
+    assert np.array_equal(load_page_pixels(page), original)
+    encoded = read_page_encoded(page)
+    assert encoded is not None and encoded.filter == "JBIG2Decode"
+    assert encoded.data == stream and encoded.jbig2_globals == globals_
 
 
 def test_pdf_jbig2_from_real_scan() -> None:

@@ -70,7 +70,9 @@ def _noto_serif() -> Path:
     """fonts-noto-core (a declared Debian dependency), found via fontconfig or its Debian path."""
     if shutil.which("fc-match"):
         found = subprocess.run(
-            ["fc-match", "-f", "%{file}", "Noto Serif:style=Regular"], capture_output=True, text=True
+            ["fc-match", "-f", "%{file}", "Noto Serif:style=Regular"],
+            capture_output=True,
+            text=True,
         ).stdout
         if found.endswith("NotoSerif-Regular.ttf") and Path(found).is_file():
             return Path(found)
@@ -203,7 +205,12 @@ def g4_tiff_image(bilevel: Image.Image) -> EncodedImage:
         height=bilevel.height,
         bits_per_component=1,
         # TIFF BlackIsZero G4 codes black pixels as 1-bits
-        decode_parms={"K": -1, "Columns": bilevel.width, "Rows": bilevel.height, "BlackIs1": black_is_zero},
+        decode_parms={
+            "K": -1,
+            "Columns": bilevel.width,
+            "Rows": bilevel.height,
+            "BlackIs1": black_is_zero,
+        },
     )
 
 
@@ -221,17 +228,29 @@ def built(tmp_path_factory, known_page, corpus_dir) -> dict[str, tuple[PdfResult
 
     colour_path = corpus_dir / "dev-d04" / "c3" / "p01.jpg"
     colour, dpi = jpeg_file_image(colour_path)
-    ocr = page_ocr(gt_words(colour_path.with_suffix(".json"), colour.width, colour.height), colour.width, colour.height, dpi)
+    ocr = page_ocr(
+        gt_words(colour_path.with_suffix(".json"), colour.width, colour.height),
+        colour.width,
+        colour.height,
+        dpi,
+    )
     cases["jpeg_colour"] = [PdfPage(image=colour, dpi_x=dpi, dpi_y=dpi, ocr=ocr)]
 
     gray_path = corpus_dir / "dev-d03" / "c2" / "p01.jpg"
     gray, dpi = jpeg_file_image(gray_path)
-    ocr = page_ocr(gt_words(gray_path.with_suffix(".json"), gray.width, gray.height), gray.width, gray.height, dpi)
+    ocr = page_ocr(
+        gt_words(gray_path.with_suffix(".json"), gray.width, gray.height),
+        gray.width,
+        gray.height,
+        dpi,
+    )
     cases["jpeg_gray"] = [PdfPage(image=gray, dpi_x=dpi, dpi_y=dpi, ocr=ocr)]
 
     png_path = corpus_dir / "dev-d01" / "c3" / "p01.png"
     png, dpi = png_gray_image(png_path)
-    ocr = page_ocr(gt_words(png_path.with_suffix(".json"), png.width, png.height), png.width, png.height, dpi)
+    ocr = page_ocr(
+        gt_words(png_path.with_suffix(".json"), png.width, png.height), png.width, png.height, dpi
+    )
     cases["png_gray_flate"] = [PdfPage(image=png, dpi_x=dpi, dpi_y=dpi, ocr=ocr)]
 
     bilevel = page_image.convert("L").point(lambda v: 255 if v > 128 else 0).convert("1")
@@ -242,11 +261,29 @@ def built(tmp_path_factory, known_page, corpus_dir) -> dict[str, tuple[PdfResult
     buf = io.BytesIO()
     page_image.save(buf, "JPEG", quality=88)
     rendered = EncodedImage(
-        data=buf.getvalue(), filter="DCTDecode", colour_mode=ColourMode.RGB,
-        width=page_image.width, height=page_image.height, bits_per_component=8,
+        data=buf.getvalue(),
+        filter="DCTDecode",
+        colour_mode=ColourMode.RGB,
+        width=page_image.width,
+        height=page_image.height,
+        bits_per_component=8,
     )
     ocr = page_ocr(words, page_image.width, page_image.height, RENDER_DPI)
     cases["text_layer"] = [PdfPage(image=rendered, dpi_x=RENDER_DPI, dpi_y=RENDER_DPI, ocr=ocr)]
+
+    # JPEG 2000 as a scan-to-PDF source may carry it (PDF/A-2 allows JPXDecode, 6.2.8.3)
+    small = Image.open(colour_path).convert("RGB").resize((827, 1170))
+    buf = io.BytesIO()
+    small.save(buf, "JPEG2000", irreversible=False)
+    jpx = EncodedImage(
+        data=buf.getvalue(),
+        filter="JPXDecode",
+        colour_mode=ColourMode.RGB,
+        width=small.width,
+        height=small.height,
+        bits_per_component=8,
+    )
+    cases["jpx_colour"] = [PdfPage(image=jpx, dpi_x=100, dpi_y=100)]
 
     cases["no_text"] = [PdfPage(image=colour, dpi_x=200, dpi_y=200)]
     # A component whose second page has no text: 2b for the file, text kept on page 1.
@@ -308,14 +345,18 @@ def sign_copy(source: Path, target: Path, signer, visible: bool) -> None:
     from pyhanko.sign import fields, signers
     from pyhanko.stamp import TextStampStyle
 
-    meta = signers.PdfSignatureMetadata(field_name="ChuKySo1", subfilter=fields.SigSeedSubFilter.PADES)
+    meta = signers.PdfSignatureMetadata(
+        field_name="ChuKySo1", subfilter=fields.SigSeedSubFilter.PADES
+    )
     if visible:
         with pikepdf.open(source) as pdf:
             height = float(pdf.pages[0].MediaBox[3])
         spec = fields.SigFieldSpec("ChuKySo1", on_page=0, box=(20, height - 80, 260, height - 20))
         style = TextStampStyle(
             stamp_text="Người số hóa: %(signer)s\nThời gian: %(ts)s",
-            text_box_style=TextBoxStyle(font=GlyphAccumulatorFactory(str(_noto_serif()), font_size=9)),
+            text_box_style=TextBoxStyle(
+                font=GlyphAccumulatorFactory(str(_noto_serif()), font_size=9)
+            ),
             border_width=0,
         )
         pdf_signer = signers.PdfSigner(meta, signer, stamp_style=style, new_field_spec=spec)
@@ -366,7 +407,16 @@ def verapdf_reports(built, tmp_path_factory) -> dict[tuple[str, str, str], VeraP
 
 
 VISIBLY_SIGNED = ("jpeg_colour", "no_text")
-CONFORMANCE_CASES = ["jpeg_colour", "jpeg_gray", "png_gray_flate", "g4_bilevel", "no_text", "mixed_reencoded"]
+CONFORMANCE_CASES = [
+    "jpeg_colour",
+    "jpeg_gray",
+    "png_gray_flate",
+    "g4_bilevel",
+    "jpx_colour",
+    "no_text",
+    "mixed_reencoded",
+]
+TWO_B_CASES = ("jpx_colour", "no_text", "mixed_reencoded")  # some page without text
 
 
 @pytest.mark.parametrize("state", ["unsigned", "signed"])
@@ -374,7 +424,7 @@ CONFORMANCE_CASES = ["jpeg_colour", "jpeg_gray", "png_gray_flate", "g4_bilevel",
 def test_verapdf_passes_before_and_after_signing(case, state, built, verapdf_reports):
     """R13: every output passes veraPDF (its claimed part and 2b), also after a PAdES signature."""
     result, _ = built[case]
-    expected = "2b" if case in ("no_text", "mixed_reencoded") else "2u"
+    expected = "2b" if case in TWO_B_CASES else "2u"
     assert result.pdfa_part == expected
     for flavour in ["2b", "2u"] if expected == "2u" else ["2b"]:
         report = verapdf_reports[(case, state, flavour)]
@@ -413,10 +463,26 @@ def test_signed_copies_carry_a_signature(built, verapdf_reports, tmp_path_factor
                 for obj in pdf.objects
                 if isinstance(obj, pikepdf.Dictionary) and obj.get("/Subtype") == "/Type0"
             ]
-            assert len(type0) == (name != "no_text") + (name in VISIBLY_SIGNED)
+            has_text = name not in ("no_text", "jpx_colour")
+            assert len(type0) == has_text + (name in VISIBLY_SIGNED)
             for font in type0:
                 descriptor = font.DescendantFonts[0].FontDescriptor
                 assert "/FontFile2" in descriptor or "/FontFile3" in descriptor
+
+
+def test_missing_verapdf_fails_with_a_clear_message(tmp_path, monkeypatch):
+    """The helper never skips: a missing engine is an error naming what to install."""
+    from tests.helpers_verapdf import VeraPdfUnavailableError, verapdf_validate
+
+    pdf = tmp_path / "any.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n")
+    monkeypatch.setenv("DIGITIZE_VERAPDF_JAR", str(tmp_path / "missing.jar"))
+    with pytest.raises(VeraPdfUnavailableError, match="missing.jar"):
+        verapdf_validate(pdf)
+    monkeypatch.delenv("DIGITIZE_VERAPDF_JAR")
+    monkeypatch.setenv("DIGITIZE_JAXB_DIR", str(tmp_path))
+    with pytest.raises(VeraPdfUnavailableError, match="libjaxb-java"):
+        verapdf_validate(pdf)
 
 
 def test_signed_copy_is_an_incremental_update(built, verapdf_reports, tmp_path):
@@ -468,7 +534,9 @@ def test_text_layer_boxes_overlap_true_word_boxes(built, known_page):
     assert good >= 0.95 * len(words), sorted(ious)[:5]
     # only bare punctuation (a dash is a few pixels high) may fall under: every word with a
     # letter or digit is found at its place
-    assert all(iou >= 0.5 for iou, w in zip(ious, words) if any(c.isalnum() for c in w.text))
+    assert all(
+        iou >= 0.5 for iou, w in zip(ious, words, strict=True) if any(c.isalnum() for c in w.text)
+    )
 
 
 def test_text_layer_text_is_exact_nfc_vietnamese(built):
@@ -500,7 +568,9 @@ def test_text_layer_is_invisible(built, tmp_path):
 
 
 # --- pass-through, page size, structure -----------------------------------------------------
-@pytest.mark.parametrize("case", ["jpeg_colour", "jpeg_gray", "png_gray_flate", "g4_bilevel"])
+@pytest.mark.parametrize(
+    "case", ["jpeg_colour", "jpeg_gray", "png_gray_flate", "g4_bilevel", "jpx_colour"]
+)
 def test_scan_bytes_pass_through_unchanged(case, built):
     """R14: the image stream in the PDF holds the source bytes exactly (no re-encoding)."""
     result, pages = built[case]
@@ -594,7 +664,10 @@ def test_gray_pixels_lossless_when_cheap_else_jpeg(tmp_path, known_page):
     assert np.array_equal(_decoded(image, tmp_path), flat)
     noisy = np.random.default_rng(1).integers(0, 256, (300, 400), dtype=np.uint8)
     assert encode_pixels(noisy, ColourMode.GRAY).filter == "DCTDecode"
-    assert encode_pixels(flat, ColourMode.GRAY, PdfaSettings(lossless_gray_max_ratio=0)).filter == "DCTDecode"
+    assert (
+        encode_pixels(flat, ColourMode.GRAY, PdfaSettings(lossless_gray_max_ratio=0)).filter
+        == "DCTDecode"
+    )
 
 
 def test_colour_pixels_become_jpeg_at_the_quality_floor_or_above(known_page):
@@ -612,16 +685,27 @@ def test_refuses_inconsistent_or_forbidden_images(tmp_path):
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), "white").save(buf, "JPEG")
     wrong_size = EncodedImage(
-        data=buf.getvalue(), filter="DCTDecode", colour_mode=ColourMode.RGB,
-        width=65, height=48, bits_per_component=8,
+        data=buf.getvalue(),
+        filter="DCTDecode",
+        colour_mode=ColourMode.RGB,
+        width=65,
+        height=48,
+        bits_per_component=8,
     )
     with pytest.raises(PdfError, match="64x48"):
-        build_component_pdf([PdfPage(image=wrong_size, dpi_x=200, dpi_y=200)], META, tmp_path / "x.pdf")
+        build_component_pdf(
+            [PdfPage(image=wrong_size, dpi_x=200, dpi_y=200)], META, tmp_path / "x.pdf"
+        )
     buf = io.BytesIO()
     Image.new("CMYK", (64, 48), (0, 0, 0, 0)).save(buf, "JPEG")
     cmyk = EncodedImage(
-        data=buf.getvalue(), filter="DCTDecode", colour_mode=ColourMode.RGB, cmyk=True,
-        width=64, height=48, bits_per_component=8,
+        data=buf.getvalue(),
+        filter="DCTDecode",
+        colour_mode=ColourMode.RGB,
+        cmyk=True,
+        width=64,
+        height=48,
+        bits_per_component=8,
     )
     with pytest.raises(PdfError, match="DeviceCMYK"):
         build_component_pdf([PdfPage(image=cmyk, dpi_x=200, dpi_y=200)], META, tmp_path / "y.pdf")

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,28 +39,30 @@ from digitize.models import PadesLevel, Severity
 from digitize.sign import (
     STAMP_MAX_H_PT,
     STAMP_MAX_W_PT,
-    STAMP_OFFSET_PT,
     SigningSettings,
     open_signer,
     plan_stamp,
     resolve_font,
 )
 from digitize.sigverify import verify_pdf_signatures
-from tests.helpers_pki import (  # noqa: F401 - fixtures
+from tests import helpers_pki
+from tests.helpers_pki import (
     NAMES,
     PFX_PASSWORD,
     CscServer,
     PkiServices,
     SoftHsmToken,
-    csc_server,
     free_port,
     make_nss_db,
     make_pdfa_sample,
     require_tool,
     run_pdfsig,
-    softhsm_token,
-    vn_pki,
 )
+
+# session fixtures shared with other test modules (one PKI, one token, one CSC server)
+csc_server = helpers_pki.csc_server
+softhsm_token = helpers_pki.softhsm_token
+vn_pki = helpers_pki.vn_pki
 
 SCAN_TIME = datetime(2026, 11, 24, 2, 30, 5, tzinfo=UTC)  # 09:30:05 in Hà Nội
 BACKENDS = ("pkcs12", "pkcs11", "csc")
@@ -67,7 +70,11 @@ LEVELS = tuple(PadesLevel)
 
 
 def backend_settings(
-    backend: str, pki: PkiServices, token: SoftHsmToken | None, csc: CscServer | None, who: str = "hoa"
+    backend: str,
+    pki: PkiServices,
+    token: SoftHsmToken | None,
+    csc: CscServer | None,
+    who: str = "hoa",
 ) -> dict[str, object]:
     if backend == "pkcs12":
         return {"backend": "pkcs12", "pkcs12_path": str(pki.pkcs12_path(who))}
@@ -80,9 +87,12 @@ def backend_settings(
 
 
 @pytest.fixture(scope="module")
-def secrets_env(softhsm_token: SoftHsmToken) -> None:
+def secrets_env(softhsm_token: SoftHsmToken) -> Iterator[None]:
     os.environ["DIGITIZE_PKCS12_PASSWORD"] = PFX_PASSWORD
     os.environ["DIGITIZE_PKCS11_PIN"] = softhsm_token.pin
+    yield
+    os.environ.pop("DIGITIZE_PKCS12_PASSWORD", None)
+    os.environ.pop("DIGITIZE_PKCS11_PIN", None)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +126,10 @@ def matrix(
             signer = open_signer(settings)
             try:
                 path = out / f"{backend}_{level.value}.pdf"
-                results[(backend, level)] = (path, signer.sign_pdf(sample_pdf, path, scan_time=SCAN_TIME))
+                results[(backend, level)] = (
+                    path,
+                    signer.sign_pdf(sample_pdf, path, scan_time=SCAN_TIME),
+                )
             finally:
                 signer.close()
     return results
@@ -160,7 +173,11 @@ def test_levels_have_the_structure_their_name_promises(matrix: dict) -> None:
             signed_data = cms.ContentInfo.load(bytes(digitiser.V.Contents))["content"]
             si = signed_data["signer_infos"][0]
             signed_attrs = {a["type"].native for a in si["signed_attrs"]}
-            unsigned = {a["type"].native for a in si["unsigned_attrs"]} if si["unsigned_attrs"].native else set()
+            unsigned = (
+                {a["type"].native for a in si["unsigned_attrs"]}
+                if si["unsigned_attrs"].native
+                else set()
+            )
             assert "signing_certificate_v2" in signed_attrs
             assert si["digest_algorithm"]["algorithm"].native == "sha256"
             has_dss = "/DSS" in pdf.Root
@@ -213,7 +230,9 @@ def test_organisation_certificate_is_refused(vn_pki: PkiServices, secrets_env: N
     assert exc.value.exit_code == ExitCode.CERT_NOT_PERSONAL
 
 
-def test_wrong_token_pin(vn_pki: PkiServices, softhsm_token: SoftHsmToken, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_token_pin(
+    vn_pki: PkiServices, softhsm_token: SoftHsmToken, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """R27: a wrong PIN on the USB token → BadPinError, and the PIN is not in the message."""
     wrong = "999999"
     monkeypatch.setenv("DIGITIZE_PKCS11_PIN", wrong)
@@ -233,7 +252,9 @@ def test_wrong_pkcs12_password(vn_pki: PkiServices, monkeypatch: pytest.MonkeyPa
     assert wrong not in str(exc.value)
 
 
-def test_missing_password_names_the_env_var(vn_pki: PkiServices, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_password_names_the_env_var(
+    vn_pki: PkiServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No secret in the environment and no terminal: a config error saying what to set."""
     monkeypatch.delenv("DIGITIZE_PKCS12_PASSWORD", raising=False)
     monkeypatch.setattr(sys, "stdin", open(os.devnull))  # never a TTY, even under `pytest -s`
@@ -243,10 +264,14 @@ def test_missing_password_names_the_env_var(vn_pki: PkiServices, monkeypatch: py
     assert exc.value.exit_code == ExitCode.SIGNER_CONFIG
 
 
-def test_tsa_down_is_a_clear_error(vn_pki: PkiServices, secrets_env: None, sample_pdf: Path, tmp_path: Path) -> None:
+def test_tsa_down_is_a_clear_error(
+    vn_pki: PkiServices, secrets_env: None, sample_pdf: Path, tmp_path: Path
+) -> None:
     """No silent fallback: B-T with an unreachable TSA → TimestampUnavailableError, no output file."""
     dead = f"http://127.0.0.1:{free_port()}/tsa"
-    signer = open_signer(pkcs12_settings(vn_pki, "hoa", level=PadesLevel.B_T).model_copy(update={"tsa_url": dead}))
+    signer = open_signer(
+        pkcs12_settings(vn_pki, "hoa", level=PadesLevel.B_T).model_copy(update={"tsa_url": dead})
+    )
     try:
         with pytest.raises(TimestampUnavailableError) as exc:
             signer.sign_pdf(sample_pdf, tmp_path / "out.pdf", scan_time=SCAN_TIME)
@@ -268,8 +293,11 @@ def test_revocation_unreachable_refuses_to_sign(vn_pki: PkiServices, secrets_env
 # --- algorithms (R24) -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("who", "extra", "algo"),
-    [("en", {}, "ecdsa"), ("hoa", {"rsa_padding": "pss"}, "rsassa_pss"),
-     ("hoa", {"digest_algorithm": "sha384"}, "rsassa_pkcs1v15")],  # fmt: skip
+    [
+        ("en", {}, "ecdsa"),
+        ("hoa", {"rsa_padding": "pss"}, "rsassa_pss"),
+        ("hoa", {"digest_algorithm": "sha384"}, "rsassa_pkcs1v15"),
+    ],  # fmt: skip
     ids=["ecdsa-p256", "rsa-pss", "sha384"],
 )
 def test_algorithms(vn_pki: PkiServices, secrets_env: None, sample_pdf: Path, tmp_path: Path,
@@ -302,7 +330,10 @@ def test_stamp_box_top_left_within_limits() -> None:
     assert A4[3] - y1 == pytest.approx(5 * 72 / 25.4, abs=0.01)
     assert x1 - x0 <= STAMP_MAX_W_PT + 0.01 and y1 - y0 <= STAMP_MAX_H_PT + 0.01
     assert 8.5 <= lay.font_size <= 10 and not lay.shrunk
-    assert lay.lines == ("Người số hóa: Tôn Nữ Thị Phương Thảo", "Thời gian sao chụp: 2026-11-24T09:30:05+07:00")
+    assert lay.lines == (
+        "Người số hóa: Tôn Nữ Thị Phương Thảo",
+        "Thời gian sao chụp: 2026-11-24T09:30:05+07:00",
+    )
 
 
 def test_stamp_over_text_shrinks_in_the_same_corner(
@@ -314,7 +345,9 @@ def test_stamp_over_text_shrinks_in_the_same_corner(
     signer = open_signer(pkcs12_settings(vn_pki, "hoa", level=PadesLevel.B_B))
     try:
         plain = signer.sign_pdf(src, tmp_path / "plain.pdf", scan_time=SCAN_TIME)
-        shrunk = signer.sign_pdf(src, tmp_path / "shrunk.pdf", scan_time=SCAN_TIME, text_boxes_pt=(text_box,))
+        shrunk = signer.sign_pdf(
+            src, tmp_path / "shrunk.pdf", scan_time=SCAN_TIME, text_boxes_pt=(text_box,)
+        )
     finally:
         signer.close()
     assert not plain.appearance_shrunk and shrunk.appearance_shrunk
@@ -328,10 +361,14 @@ def test_stamp_over_text_shrinks_in_the_same_corner(
     assert flag.severity == Severity.REVIEW and flag.page == 1
     with pikepdf.open(tmp_path / "shrunk.pdf") as pdf:  # the field itself sits in that corner
         annot = next(a for a in pdf.pages[0].Annots if a.get("/FT") == "/Sig")
-        assert [round(float(v), 1) for v in annot.Rect] == [round(v, 1) for v in shrunk.appearance_box_pt]
+        assert [round(float(v), 1) for v in annot.Rect] == [
+            round(v, 1) for v in shrunk.appearance_box_pt
+        ]
 
 
-def _ocr_stamp(pdf: Path, box: tuple[float, float, float, float], tmp: Path, png_out: Path | None = None) -> str:
+def _ocr_stamp(
+    pdf: Path, box: tuple[float, float, float, float], tmp: Path, png_out: Path | None = None
+) -> str:
     require_tool("pdftoppm")
     require_tool("tesseract")
     from PIL import Image
@@ -396,7 +433,9 @@ def test_demo_identity_created_once_and_signs(tmp_path: Path, sample_pdf: Path) 
         signer.close()
     folder = data / "demo-identity"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert rec.signer.is_demo and "DEMO" in rec.signer.full_name and "DEMO" in rec.signer.cert_issuer
+    assert (
+        rec.signer.is_demo and "DEMO" in rec.signer.full_name and "DEMO" in rec.signer.cert_issuer
+    )
     assert rec.pades_level == PadesLevel.B_B and any(f.code == "no_timestamp" for f in rec.flags)
     assert cms.ContentInfo.load(manifest_sig)["content_type"].native == "signed_data"
     first = (folder / "root.pem").read_bytes()
@@ -459,3 +498,60 @@ def test_secrets_never_written_or_logged(
             assert s not in data, f"secret found in {p}"
     log_text = "\n".join(r.getMessage() for r in caplog.records)
     assert PFX_PASSWORD not in log_text and softhsm_token.pin not in log_text
+
+
+# --- the R17 rule on synthetic subjects ---------------------------------------------------------
+def _cert_with_subject(attrs: list[tuple[object, str]]) -> object:
+    from asn1crypto import x509
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = cx509.Name([cx509.NameAttribute(oid, value) for oid, value in attrs])  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    cert = (
+        cx509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now.replace(year=now.year + 1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+@pytest.mark.parametrize(
+    ("subject", "personal"),
+    [
+        (
+            [
+                ("CN", "Nguyễn Thị Hoa"),
+                ("UID", "CCCD:001190000001"),
+                ("O", "Tổng công ty Bưu điện Việt Nam"),
+            ],
+            True,
+        ),
+        ([("CN", "Trần Văn Bộ"), ("GN", "Bộ"), ("SN", "Trần")], True),  # "Bộ" as a given name
+        ([("CN", "UBND PHƯỜNG HÀNG TRỐNG")], False),  # organisation keyword, no personal data
+        ([("CN", "CÔNG TY CP ABC"), ("O", "CÔNG TY CP ABC"), ("UID", "MST:0101234567")], False),
+        ([("CN", "Phạm Văn An"), ("UID", "MST:0101234567")], False),  # only an organisation id
+        ([("CN", "ABC TECHNOLOGY JSC"), ("C", "VN")], False),
+    ],
+    ids=[
+        "person-with-employer",
+        "person-name-with-keyword",
+        "ubnd",
+        "company-cn-eq-o",
+        "mst-only",
+        "jsc",
+    ],
+)
+def test_personal_certificate_rule(subject: list[tuple[str, str]], personal: bool) -> None:
+    """R17: the documented rule (digitize.sign.personal_certificate_problem) on typical subjects."""
+    from cryptography.x509.oid import NameOID
+
+    from digitize.sign import personal_certificate_problem
+
+    oids = {"CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME, "UID": NameOID.USER_ID,
+            "GN": NameOID.GIVEN_NAME, "SN": NameOID.SURNAME, "C": NameOID.COUNTRY_NAME}  # fmt: skip
+    cert = _cert_with_subject([(oids[k], v) for k, v in subject])
+    problem = personal_certificate_problem(cert)
+    assert (problem is None) == personal, problem

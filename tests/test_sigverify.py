@@ -18,13 +18,16 @@ from digitize.errors import ExitCode
 from digitize.models import PadesLevel
 from digitize.sign import SigningSettings, open_signer
 from digitize.sigverify import verify_detached_signature, verify_pdf_signatures
-from tests.helpers_pki import (  # noqa: F401 - fixtures
+from tests import helpers_pki
+from tests.helpers_pki import (
     NAMES,
     PFX_PASSWORD,
     PkiServices,
     make_pdfa_sample,
-    vn_pki,
 )
+
+# session fixtures shared with other test modules (one PKI, one token, one CSC server)
+vn_pki = helpers_pki.vn_pki
 
 SCAN_TIME = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
 
@@ -61,6 +64,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory, vn_pki: PkiServices) -> dic
         signer.sign_pdf(src, out["revoked"], scan_time=SCAN_TIME)
     finally:
         signer.close()
+    os.environ.pop("DIGITIZE_PKCS12_PASSWORD", None)
     return out
 
 
@@ -79,7 +83,9 @@ def test_valid_file_messages_vi_and_en(signed: dict[str, Path], vn_pki: PkiServi
     assert vi.details["pades_level"] == "B-T" and vi.details["signature_timestamp"]
 
 
-def test_byte_changed_after_signing(signed: dict[str, Path], vn_pki: PkiServices, tmp_path: Path) -> None:
+def test_byte_changed_after_signing(
+    signed: dict[str, Path], vn_pki: PkiServices, tmp_path: Path
+) -> None:
     """A single byte changed inside the signed range → VERIFY_SIGNATURE."""
     data = bytearray(signed["B-LTA"].read_bytes())
     pos = data.index(b"\xff\xd8\xff") + 2000  # inside the page's JPEG, covered by the signature
@@ -92,7 +98,9 @@ def test_byte_changed_after_signing(signed: dict[str, Path], vn_pki: PkiServices
     assert "thay đổi" in sig.message
 
 
-def test_incremental_update_changing_page_content(signed: dict[str, Path], vn_pki: PkiServices, tmp_path: Path) -> None:
+def test_incremental_update_changing_page_content(
+    signed: dict[str, Path], vn_pki: PkiServices, tmp_path: Path
+) -> None:
     """An incremental update after signing that replaces page 1's content → VERIFY_SIGNATURE
     (the signature still covers its own revision intact: only difference analysis sees it)."""
     from pyhanko.pdf_utils import generic
@@ -114,20 +122,24 @@ def test_incremental_update_changing_page_content(signed: dict[str, Path], vn_pk
     assert "modified" in sig.message
 
 
-def test_later_dss_revision_is_allowed(signed: dict[str, Path], vn_pki: PkiServices, tmp_path: Path) -> None:
+def test_later_dss_revision_is_allowed(
+    signed: dict[str, Path], vn_pki: PkiServices, tmp_path: Path
+) -> None:
     """Adding validation data after signing (what B-LT/B-LTA do) is not tampering."""
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign.validation import add_validation_info
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko_certvalidator import ValidationContext
     from asn1crypto import pem, x509
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import add_validation_info
+    from pyhanko_certvalidator import ValidationContext
 
     root = x509.Certificate.load(pem.unarmor(vn_pki.root_cert.read_bytes())[2])
     later = tmp_path / "ltv-later.pdf"
     later.write_bytes(signed["B-T"].read_bytes())
     with later.open("r+b") as f:
         sig = PdfFileReader(f).embedded_signatures[0]
-        add_validation_info(sig, ValidationContext(trust_roots=[root], allow_fetching=True), in_place=True)
+        add_validation_info(
+            sig, ValidationContext(trust_roots=[root], allow_fetching=True), in_place=True
+        )
     check = _sig_check(verify_pdf_signatures(later, (vn_pki.root_cert,)))
     assert check.ok, check.message
     assert check.details["coverage"] == "ENTIRE_REVISION" and check.details["revocation"] == "good"
@@ -150,23 +162,31 @@ def test_revoked_signer_detected_online(signed: dict[str, Path], vn_pki: PkiServ
     assert "thu hồi" in sig.message and NAMES["nam"] in sig.message
 
 
-def test_unsigned_and_unreadable_files(signed: dict[str, Path], vn_pki: PkiServices, tmp_path: Path) -> None:
+def test_unsigned_and_unreadable_files(
+    signed: dict[str, Path], vn_pki: PkiServices, tmp_path: Path
+) -> None:
     checks = verify_pdf_signatures(signed["unsigned"], (vn_pki.root_cert,))
-    assert len(checks) == 1 and not checks[0].ok and checks[0].exit_code == ExitCode.VERIFY_SIGNATURE
+    assert (
+        len(checks) == 1 and not checks[0].ok and checks[0].exit_code == ExitCode.VERIFY_SIGNATURE
+    )
     junk = tmp_path / "junk.pdf"
     junk.write_bytes(b"%PDF-1.7\nnot really\n")
     checks = verify_pdf_signatures(junk, (vn_pki.root_cert,))
     assert not checks[0].ok and checks[0].exit_code == ExitCode.VERIFY_SIGNATURE
 
 
-def test_detached_manifest_signature(signed: dict[str, Path], vn_pki: PkiServices, tmp_path: Path) -> None:
+def test_detached_manifest_signature(
+    signed: dict[str, Path], vn_pki: PkiServices, tmp_path: Path
+) -> None:
     """The manifest's detached CMS: valid; edited manifest → VERIFY_SIGNATURE; garbage →
     VERIFY_SIGNATURE; foreign root → VERIFY_TRUST."""
     sig = signed["manifest.p7s"].read_bytes()
     manifest = b'{"dossier": "H62-0001"}'
     ok = verify_detached_signature(manifest, sig, (vn_pki.root_cert,))
     assert ok.ok and NAMES["hoa"] in ok.message and ok.details.get("timestamp")
-    edited = verify_detached_signature(manifest.replace(b"0001", b"0002"), sig, (vn_pki.root_cert,), lang="en")
+    edited = verify_detached_signature(
+        manifest.replace(b"0001", b"0002"), sig, (vn_pki.root_cert,), lang="en"
+    )
     assert not edited.ok and edited.exit_code == ExitCode.VERIFY_SIGNATURE
     garbage = verify_detached_signature(manifest, sig[:50] + b"\x00" * 10, (vn_pki.root_cert,))
     assert not garbage.ok and garbage.exit_code == ExitCode.VERIFY_SIGNATURE

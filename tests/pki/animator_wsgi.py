@@ -33,9 +33,7 @@ _FAKE_TIME = "HTTP_X_CERTOMANCER_FAKE_TIME"
 
 def animator_app(config: CertomancerConfig) -> WsgiApp:
     """The Animator for every PKI architecture of ``config``, wrapped (see module docstring)."""
-    app = Animator(
-        AnimatorArchStore(config.pki_archs), with_web_ui=False, allow_time_override=True
-    )
+    app = Animator(AnimatorArchStore(config.pki_archs), with_web_ui=False, allow_time_override=True)
     return wrap_animator(app)
 
 
@@ -44,7 +42,9 @@ def wrap_animator(app: WsgiApp) -> WsgiApp:
         if _FAKE_TIME not in environ:
             environ[_FAKE_TIME] = datetime.now(UTC).replace(microsecond=0).isoformat()
         if environ.get("REQUEST_METHOD") == "GET":
-            raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
+            raw = (
+                environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
+            )
             match = _OCSP_GET.match(raw.split("?")[0])
             if match:
                 b64 = urllib.parse.unquote(match.group(2))
@@ -61,3 +61,30 @@ def wrap_animator(app: WsgiApp) -> WsgiApp:
         return app(environ, start_response)
 
     return wrapped
+
+
+def main() -> None:
+    """Run the test PKI by hand: ``python -m tests.pki.animator_wsgi WORKDIR [PORT]``.
+
+    Generates keys/certificates/PKCS#12 files under WORKDIR (see tests/helpers_pki.py) and
+    serves OCSP, CRL, TSA and certificates on 127.0.0.1 until interrupted.
+    """
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.helpers_pki import PFX_PASSWORD, start_test_pki
+
+    workdir = Path(sys.argv[1])
+    pki = start_test_pki(workdir, int(sys.argv[2]) if len(sys.argv) > 2 else None)
+    print(f"TSA  {pki.tsa_url}\nOCSP {pki.ocsp_url}\nCRL  {pki.crl_url}")
+    print(f"root {pki.root_cert}\nPKCS#12 {pki.pkcs12_path('hoa')} (password {PFX_PASSWORD})")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pki.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Signing time per component (issue 7): B-B with a file key (target < 0.3 s), and B-T, B-LT,
+B-LTA against the local test PKI (OCSP, CRL, TSA on 127.0.0.1), for each key source.
+
+    /tmp/venv/bin/python bench/sign.py [--n 10] [--out bench/out/sign]
+
+One signer is opened per configuration (as a dossier run does) and signs ``--n`` copies of a
+one-page PDF/A-2b component; the table shows the open time and median/max seconds per
+component. Also writes ``stamp-page1.png`` (page 1 at 300 dpi) and ``stamp-crop.png`` (the
+top-left note) into ``--out``: the rendered Vietnamese note for the issue's closing note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from digitize.models import PadesLevel  # noqa: E402
+from digitize.sign import SigningSettings, open_signer  # noqa: E402
+from tests.helpers_pki import (  # noqa: E402
+    PFX_PASSWORD,
+    make_pdfa_sample,
+    setup_softhsm_token,
+    start_csc_dummy,
+    start_test_pki,
+)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=10, help="components per configuration")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "sign")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-sign-"))
+    pki = start_test_pki(work / "pki")
+    csc = start_csc_dummy(pki)
+    token = setup_softhsm_token(work / "hsm", pki)
+    os.environ["DIGITIZE_PKCS12_PASSWORD"] = PFX_PASSWORD
+    os.environ["DIGITIZE_PKCS11_PIN"] = token.pin
+    src = make_pdfa_sample(work / "component.pdf", dpi=150)
+    scan_time = datetime.now(UTC)
+    common = {"tsa_url": pki.tsa_url, "trust_roots": (str(pki.root_cert),)}
+    backends = {
+        "demo (file)": {"backend": "demo"},
+        "pkcs12 (file)": {"backend": "pkcs12", "pkcs12_path": str(pki.pkcs12_path("hoa")), **common},
+        "pkcs11 (SoftHSM)": {"backend": "pkcs11", "pkcs11_module": token.module,
+                             "pkcs11_token_label": token.label, "pkcs11_key_label": "hoa", **common},
+        "csc (remote)": {"backend": "csc", "csc_url": csc.url,
+                         "csc_credential_id": csc.credential_id("hoa"), **common},
+    }  # fmt: skip
+    rows = []
+    for name, cfg in backends.items():
+        levels = [PadesLevel.B_B] if cfg["backend"] == "demo" else list(PadesLevel)
+        for level in levels:
+            t0 = time.perf_counter()
+            signer = open_signer(SigningSettings(**cfg, level=level), data_dir=work / "data")
+            opened = time.perf_counter() - t0
+            times = []
+            try:
+                for i in range(args.n):
+                    t = time.perf_counter()
+                    signer.sign_pdf(src, work / "out" / f"{i}.pdf", scan_time=scan_time)
+                    times.append(time.perf_counter() - t)
+            finally:
+                signer.close()
+            rows.append((name, level.value, opened, statistics.median(times), max(times)))
+            print(f"  {name:18} {level.value:6} done", file=sys.stderr)
+    # the rendered note, for the record
+    signer = open_signer(SigningSettings(**backends["pkcs12 (file)"], level=PadesLevel.B_T))
+    try:
+        rec = signer.sign_pdf(src, args.out / "signed-B-T.pdf", scan_time=scan_time)
+    finally:
+        signer.close()
+    subprocess.run(["pdftoppm", "-r", "300", "-f", "1", "-l", "1", "-png", "-singlefile",
+                    str(args.out / "signed-B-T.pdf"), str(args.out / "stamp-page1")], check=True)  # fmt: skip
+    from PIL import Image
+
+    s = 300 / 72
+    x0, y0, x1, y1 = rec.appearance_box_pt
+    page = Image.open(args.out / "stamp-page1.png")
+    h_pt = page.height / s
+    page.crop((0, 0, int((x1 + 15) * s), int((h_pt - y0 + 15) * s))).save(
+        args.out / "stamp-crop.png"
+    )
+    pki.stop()
+    csc.stop()
+
+    print(f"\nSigning time per component (n={args.n}, one-page PDF/A-2b, {os.cpu_count()} CPUs)")
+    print(f"{'key source':18} {'level':6} {'open s':>7} {'median s':>9} {'max s':>7}")
+    for name, level, opened, med, mx in rows:
+        print(f"{name:18} {level:6} {opened:7.3f} {med:9.3f} {mx:7.3f}")
+    print(f"\nnote rendered: {args.out / 'stamp-crop.png'} (page: {args.out / 'stamp-page1.png'})")
+    print(
+        f"shown: Người số hóa: {rec.signer.full_name} / Thời gian sao chụp: {rec.scan_time_shown.isoformat()}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
