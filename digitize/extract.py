@@ -53,8 +53,9 @@ def similarity(a: str, b: str) -> float:
 
 
 def _strip_marks(text: str) -> str:
-    """Drop rule-line and speck readings ("_", "—", "|") around a value."""
-    return text.strip(" _-–—|~.,;:'\"`")
+    """Drop rule-line and speck readings ("_", "—", "|") around a value; a line-end comma is
+    part of a name that continues on the next line, so it stays."""
+    return text.strip().lstrip("_-–—|~.,;:'\"`").rstrip("_–—|~'\"`").strip()
 
 
 def _is_caps(text: str) -> bool:

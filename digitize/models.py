@@ -162,7 +162,8 @@ class CleanRecord(FrozenModel):
     skew_confidence: float = 0.0  # 0..1
     rotation_applied_deg: float = 0.0  # total rotation applied to the pixels
     resampled: bool = False  # False: pixels untouched (pass-through possible)
-    crop_box: BBox | None = None  # scanner background removed, in source pixels
+    crop_box: BBox | None = None  # scanner background removed, in pixels of the oriented and
+    # deskewed page (source pixels when neither happened)
     width_px: int  # of the cleaned image
     height_px: int
     seconds: float = 0.0

@@ -141,7 +141,8 @@ def process_page(
     cleaned, record = clean_page(pixels, page.qa.dpi, clean_settings)
     result = ocr_page(cleaned, page.qa.dpi, ocr_settings)
     image: EncodedImage | None = None
-    if not record.resampled:
+    if cleaned is pixels:
+        # Untouched by clean-up (no turn, no deskew, no crop): the scan bytes go in as they are.
         image = read_page_encoded(page)
     if image is None:
         image = encode_pixels(cleaned, page.qa.colour_mode, pdfa_settings)

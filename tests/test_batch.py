@@ -175,8 +175,8 @@ def test_interrupted_batch_resumes_without_processing_twice(tmp_path: Path) -> N
     assert run2.returncode == ExitCode.INTERRUPTED, stderr2
     summary2 = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary2["interrupted"] is True and summary2["counts"]["not_run"] > 0
-    assert not [p for p in out.iterdir() if ".partial-" in p.name or ".work-" in p.name
-                and str(run2.pid) in p.name], "a graceful stop leaves no staging folder"
+    assert not [p for p in out.iterdir() if (".partial-" in p.name or ".work-" in p.name)
+                and f"-{run2.pid}-" in p.name], "a graceful stop leaves no staging folder"
 
     # Run 3: completes the batch.
     run3 = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
@@ -206,6 +206,7 @@ def test_interrupted_batch_resumes_without_processing_twice(tmp_path: Path) -> N
     assert summary["counts"]["ok"] + summary["counts"]["skipped"] == 10
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")
                   and p.is_dir()) == names
+    assert not [p for p in out.iterdir() if ".partial-" in p.name or ".work-" in p.name]
     print(f"\nbatch resume: run1 finished {len(done_in_run1)}, run2 finished "
           f"{len(finished2)}, run3 ok {summary['counts']['ok']} skipped "
           f"{summary['counts']['skipped']}; every dossier finished once")
