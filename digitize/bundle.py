@@ -43,6 +43,12 @@ def bundle_file_name(dossier_code: str, ordinal: int) -> str:
     return f"{ascii_safe_name(dossier_code)}.{ordinal:03d}.pdf"
 
 
+def original_file_name(dossier_code: str, ordinal: int, index: int = 1) -> str:
+    """Name of a received file kept as it was: ``<code>.<ordinal:03d>.original[-N].pdf``."""
+    suffix = "" if index == 1 else f"-{index}"
+    return f"{ascii_safe_name(dossier_code)}.{ordinal:03d}.original{suffix}.pdf"
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

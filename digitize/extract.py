@@ -137,7 +137,7 @@ class NumberParse:
 # "Số" as OCR gives it, folded: so, s6, s0, sô→so; then ":" or a look-alike.
 _NUMBER_RE = re.compile(
     r"(?<![a-z0-9])s\s?[o06]\s*[:;.,]?\s*"
-    r"(?P<number>[0-9oOlI]{1,6})?\s*[/|]\s*"
+    r"(?P<number>[0-9a-z]{1,8})?\s*[/|]\s*"
     r"(?:(?P<year>(?:19|20)\d\d)\s*[/|]\s*)?"
     r"(?P<notation>[a-z][a-z0-9&.]*(?:\s?-\s?[a-z0-9&.]+)*)",
 )
@@ -148,12 +148,15 @@ def parse_number_line(text: str) -> NumberParse | None:
     text = unicodedata.normalize("NFC", text)
     folded = fold(text)
     match = _NUMBER_RE.search(folded)
-    if match is None:
+    # "Số" opens the number line; "… Nghị quyết số 19/NQ-CP …" in prose is a reference.
+    if match is None or re.search(r"[^\W_]", folded[: match.start()]):
         return None
     number = match.group("number")
     number_value = None
     if number:
-        number_value = number.translate(str.maketrans("oOlI", "0011"))
+        number_value = number.translate(str.maketrans("oli", "011"))
+        if not number_value.isdigit():  # handwriting read as letters: no number, flagged
+            number_value, number = None, None
     n0, n1 = match.span("notation")
     notation = re.sub(r"\s+", "", text[n0:n1]).rstrip(".")
     parts = notation.split("-")
@@ -548,6 +551,7 @@ def _read_organ(header: _Header, out: _Fields) -> None:
         and line.centre_x < 0.45 * header.width
         and _is_caps(line.text)
         and line is not header.motto
+        and not re.search(r"[/:]|\bden\b", line.folded)  # number line, received stamp
     ]
     block.sort(key=lambda line: line.bbox[1])
     if not block:
@@ -761,6 +765,11 @@ def extract_fields(
     else:
         _read_date(header if header.date else first, out)
     _read_type_and_subject(layout_page, out)
+    if header is not first:
+        # Outside page 1's header the "Số:" may belong to an attachment or a reference: a
+        # human confirms it.
+        for name in [n for n, f in out.items.items() if f.page == header.page]:
+            out.flag(name, f"found on page {header.page}, not in a page-1 header")
     _check_notation_type(out)
     _read_closing(pages[-1], len(pages), out)
     return tuple(out.items.values())

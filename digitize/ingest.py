@@ -42,6 +42,7 @@ Flag codes (``Flag.code``)
       ``captured_at_mtime``   (info) no capture time in the file; file modification time used
     component level:
       ``pdf_rescanned``       (warning) which PDF and what it carried (text, signatures)
+      ``pdf_encrypted``       (warning) permissions-only encrypted PDF read in rescan mode
       ``not_digitised_has_scans`` (warning) a "not digitised" component folder holds scans
       ``tiff_thumbnail_skipped`` (info) reduced-resolution TIFF sub-images are not pages
     dossier level:
@@ -925,7 +926,10 @@ class PdfScanCheck:
         return " and ".join(found)
 
 
-def _open_pdf(path: Path, display: str) -> pikepdf.Pdf:
+def _open_pdf(path: Path, display: str, *, allow_encrypted: bool = False) -> pikepdf.Pdf:
+    """Open a PDF read-only. Encryption is refused unless ``allow_encrypted`` (rescan mode),
+    and even then only when no password is needed to read it (permissions-only encryption,
+    common on e-copies issued by document systems)."""
     try:
         pdf = pikepdf.open(path)
     except pikepdf.PasswordError as exc:
@@ -934,12 +938,13 @@ def _open_pdf(path: Path, display: str) -> pikepdf.Pdf:
             path=display,
             hint="ask for an unprotected scan",
         ) from exc
-    if pdf.is_encrypted:
+    if pdf.is_encrypted and not allow_encrypted:
         pdf.close()
         raise EncryptedPdfError(
             "PDF is encrypted; encrypted files are not accepted as scans",
             path=display,
-            hint="ask for an unprotected scan",
+            hint='ask for an unprotected scan, or set ingest.pdf_with_text: "rescan" (--rescan) '
+            "to take its page images",
         )
     return pdf
 
@@ -951,7 +956,8 @@ def _iter_pdf_frames(
     has_byte_range: bool,
     component_flags: list[Flag],
 ) -> Iterator[tuple[FrameInfo, pikepdf.Object]]:
-    with _open_pdf(path, display) as pdf:
+    rescan_allowed = settings.pdf_with_text == "rescan"
+    with _open_pdf(path, display, allow_encrypted=rescan_allowed) as pdf:
         npages = len(pdf.pages)
         if npages == 0:
             raise CorruptFileError("PDF has no pages", path=display)
@@ -965,6 +971,15 @@ def _iter_pdf_frames(
             byte_range=has_byte_range,
         )
         rescanned = False
+        if pdf.is_encrypted:
+            component_flags.append(
+                _flag(
+                    "pdf_encrypted",
+                    Severity.WARNING,
+                    f"{display} is encrypted (readable without a password); only its page "
+                    "images were taken",
+                )
+            )
         if not check.is_scan:
             if settings.pdf_with_text != "rescan":
                 raise PdfNotAScanError(
@@ -1930,7 +1945,8 @@ def _open_page_image(
     if fmt is None:
         raise UnsupportedFormatError("not a supported scan", path=display)
     if fmt == "pdf":
-        pdf = _open_pdf(path, display)
+        # ingest_dossier already accepted (or refused) this file: no second policy decision here
+        pdf = _open_pdf(path, display, allow_encrypted=True)
         try:
             if page.frame >= len(pdf.pages):
                 raise CorruptFileError("page no longer exists", path=display, page=page.frame + 1)
@@ -2090,7 +2106,7 @@ def _colour_from_space(space: Any) -> tuple[int | None, bytes | None]:
 
 def _encoded_from_pdf(page: IngestedPage) -> EncodedImage | None:
     display = nfc(Path(page.source).name)
-    with _open_pdf(Path(page.source), display) as pdf:
+    with _open_pdf(Path(page.source), display, allow_encrypted=True) as pdf:
         image = _largest_page_image(pdf.pages[page.frame])
         if image is None:
             return None

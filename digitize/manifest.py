@@ -90,6 +90,17 @@ class ExtractionEntry(FrozenModel):
     started_at: datetime  # R1: after the signature's signed_at
 
 
+class OriginalEntry(FrozenModel):
+    """A received file kept byte-identical in the bundle (a PDF that already carried text or
+    signatures, taken with --rescan): its signatures stay verifiable, never silently lost."""
+
+    file: str  # bundle-relative name
+    source_file: str  # the name it had in the dossier folder (NFC)
+    sha256: str
+    size_bytes: int
+    reason: str  # what it carried, from the ingest flag
+
+
 class DocumentEntry(FrozenModel):
     doc_ordinal: int = Field(ge=1, le=999)
     doc_code: str | None = None
@@ -116,6 +127,7 @@ class DocumentEntry(FrozenModel):
     ocr: OcrSummary | None = None
     signature: SignatureSummary | None = None
     extraction: tuple[ExtractionEntry, ...] = ()
+    originals: tuple[OriginalEntry, ...] = ()
     flags: tuple[Flag, ...] = ()
 
 

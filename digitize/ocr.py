@@ -369,9 +369,7 @@ def _is_noise(word: RawWord) -> bool:
     return word.confidence < 15 or (word.confidence < 40 and alnum < 2)
 
 
-def _assemble(
-    raw: RawPage, engine: OcrEngine, width: int, height: int, dpi: float
-) -> PageOcr:
+def _assemble(raw: RawPage, engine: OcrEngine, width: int, height: int, dpi: float) -> PageOcr:
     """PageOcr from raw engine words: our lines, reading order, NFC text (no QA yet)."""
     words = tuple(w for w in raw.words if not _is_noise(w))
     segments = _layout(words, width) if words else []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -26,7 +27,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from digitize import __version__
-from digitize.bundle import BundleWriter, bundle_file_name, safe_bundle_name
+from digitize.bundle import BundleWriter, bundle_file_name, original_file_name, safe_bundle_name
 from digitize.clean import CleanSettings, clean_page
 from digitize.errors import DigitizeError, OcrError, QualityError
 from digitize.extract import extract_fields
@@ -37,6 +38,7 @@ from digitize.manifest import (
     ExtractionEntry,
     Manifest,
     OcrSummary,
+    OriginalEntry,
     PageEntry,
     SignatureSummary,
 )
@@ -317,6 +319,35 @@ def _issued_date(fields: Sequence[ExtractionEntry]):  # type: ignore[no-untyped-
         return None
 
 
+RESCAN_FLAGS = {"pdf_rescanned", "pdf_encrypted"}
+
+
+def _keep_originals(dossier: Dossier, component: Component, writer: BundleWriter
+                    ) -> tuple[OriginalEntry, ...]:
+    """Received PDFs that were not fresh scans travel unchanged beside the new copy, so their
+    own signatures stay verifiable (issue 10: never drop or silently invalidate them)."""
+    reasons = [f.message for f in component.flags if f.code in RESCAN_FLAGS]
+    if not reasons:
+        return ()
+    kept = []
+    pdfs = [s for s in component.sources if s.format == "pdf"]
+    for index, source in enumerate(pdfs, 1):
+        name = original_file_name(dossier.code, component.ordinal, index)
+        target = writer.path(name)
+        shutil.copyfile(source.path, target)
+        digest = sha256_file(target)
+        if digest != source.sha256:  # R8: the copy must be the file that was ingested
+            raise QualityError("the received PDF changed while it was being processed",
+                               path=source.path)
+        try:
+            shown = str(source.path.relative_to(dossier.source_dir))
+        except ValueError:
+            shown = source.path.name
+        kept.append(OriginalEntry(file=name, source_file=_nfc(shown), sha256=digest,
+                                  size_bytes=target.stat().st_size, reason="; ".join(reasons)))
+    return tuple(kept)
+
+
 def _reverify_sources(dossier: Dossier) -> None:
     """R8: the scans must still be what was ingested when the bundle closes."""
     for component in dossier.components:
@@ -525,6 +556,7 @@ def _package_components(
                     appearance_shrunk=signature.appearance_shrunk,
                 ),
                 extraction=extraction,
+                originals=_keep_originals(dossier, component, writer),
                 flags=tuple(flags),
             )
         )

@@ -252,6 +252,17 @@ def _check_documents(folder, manifest, roots, lang, offline, add, checks,  # typ
             ExitCode.VERIFY_STRUCTURE)
     listed = set()
     for doc in manifest.documents:
+        for original in doc.originals:
+            listed.add(original.file)
+            target = folder / original.file
+            if not target.is_file():
+                add(f"original:{original.file}", False,
+                    _t("file_missing", lang, name=original.file), ExitCode.VERIFY_STRUCTURE)
+            elif sha256_file(target) != original.sha256:
+                add(f"original:{original.file}", False,
+                    _t("hash_mismatch", lang, name=original.file), ExitCode.VERIFY_HASH)
+            else:
+                add(f"original:{original.file}", True, _t("ok", lang))
         if doc.file is None:
             continue
         listed.add(doc.file)

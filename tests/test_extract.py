@@ -276,6 +276,7 @@ def test_number_and_date_on_last_page_only() -> None:
     fields = by_name(extract_fields([first, middle, last]))
     assert fields["code_number"].value == "46" and fields["code_number"].page == 3
     assert fields["issued_date"].value == "2026-05-04" and fields["issued_date"].page == 3
+    assert fields["code_number"].needs_review  # off page 1: a human confirms it
 
 
 def test_no_header_means_no_fields() -> None:
