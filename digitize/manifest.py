@@ -132,7 +132,7 @@ class DocumentEntry(FrozenModel):
 
 
 class Manifest(FrozenModel):
-    manifest_version: Literal["1.0"] = MANIFEST_VERSION
+    manifest_version: Literal["1.0"] = "1.0"  # = MANIFEST_VERSION
     dossier_code: str = Field(max_length=40)
     dossier_code_format: Literal["legacy", "centralised", "unknown", "folder_name"]
     procedure_code: str | None = Field(default=None, max_length=30)

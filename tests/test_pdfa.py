@@ -271,6 +271,11 @@ def built(tmp_path_factory, known_page, corpus_dir) -> dict[str, tuple[PdfResult
     ocr = page_ocr(words, page_image.width, page_image.height, RENDER_DPI)
     cases["text_layer"] = [PdfPage(image=rendered, dpi_x=RENDER_DPI, dpi_y=RENDER_DPI, ocr=ocr)]
 
+    wrapped = PdfaSettings(jpeg_flate_wrap=True)
+    wrap_path = corpus_dir / "dev-d03" / "c4" / "p01.jpg"  # its JPEG deflates by ~3 %
+    wrap_image, dpi = jpeg_file_image(wrap_path)
+    wrap_pages = [PdfPage(image=wrap_image, dpi_x=dpi, dpi_y=dpi)]
+
     # JPEG 2000 as a scan-to-PDF source may carry it (PDF/A-2 allows JPXDecode, 6.2.8.3)
     small = Image.open(colour_path).convert("RGB").resize((827, 1170))
     buf = io.BytesIO()
@@ -285,6 +290,13 @@ def built(tmp_path_factory, known_page, corpus_dir) -> dict[str, tuple[PdfResult
     )
     cases["jpx_colour"] = [PdfPage(image=jpx, dpi_x=100, dpi_y=100)]
 
+    # a scan whose JPEG embeds an ICC profile keeps it as the image's ICCBased colour space
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    with_icc = colour.model_copy(update={"icc_profile": profile})
+    cases["jpeg_icc_no_text"] = [PdfPage(image=with_icc, dpi_x=dpi, dpi_y=dpi)]
+
     cases["no_text"] = [PdfPage(image=colour, dpi_x=200, dpi_y=200)]
     # A component whose second page has no text: 2b for the file, text kept on page 1.
     reencoded = encode_pixels(np.asarray(page_image.convert("L")), ColourMode.GRAY)
@@ -293,10 +305,15 @@ def built(tmp_path_factory, known_page, corpus_dir) -> dict[str, tuple[PdfResult
         PdfPage(image=reencoded, dpi_x=RENDER_DPI, dpi_y=RENDER_DPI),
         PdfPage(image=g4, dpi_x=RENDER_DPI, dpi_y=RENDER_DPI, ocr=ocr),
     ]
-    return {
+    results = {
         name: (build_component_pdf(pages, META, out / f"{name}.pdf"), pages)
         for name, pages in cases.items()
     }
+    results["jpeg_flate_wrapped"] = (
+        build_component_pdf(wrap_pages, META, out / "jpeg_flate_wrapped.pdf", wrapped),
+        wrap_pages,
+    )
+    return results
 
 
 # --- signing (as the sign stage will do it: incremental, PAdES) ----------------------------
@@ -413,10 +430,18 @@ CONFORMANCE_CASES = [
     "png_gray_flate",
     "g4_bilevel",
     "jpx_colour",
+    "jpeg_flate_wrapped",
+    "jpeg_icc_no_text",
     "no_text",
     "mixed_reencoded",
 ]
-TWO_B_CASES = ("jpx_colour", "no_text", "mixed_reencoded")  # some page without text
+TWO_B_CASES = (  # some page without text
+    "jpx_colour",
+    "jpeg_flate_wrapped",
+    "jpeg_icc_no_text",
+    "no_text",
+    "mixed_reencoded",
+)
 
 
 @pytest.mark.parametrize("state", ["unsigned", "signed"])
@@ -463,7 +488,7 @@ def test_signed_copies_carry_a_signature(built, verapdf_reports, tmp_path_factor
                 for obj in pdf.objects
                 if isinstance(obj, pikepdf.Dictionary) and obj.get("/Subtype") == "/Type0"
             ]
-            has_text = name not in ("no_text", "jpx_colour")
+            has_text = name not in TWO_B_CASES or name == "mixed_reencoded"
             assert len(type0) == has_text + (name in VISIBLY_SIGNED)
             for font in type0:
                 descriptor = font.DescendantFonts[0].FontDescriptor
@@ -582,6 +607,29 @@ def test_scan_bytes_pass_through_unchanged(case, built):
         assert "/SMask" not in image and "/Interpolate" not in image
 
 
+def test_embedded_icc_profile_becomes_the_colour_space(built):
+    result, pages = built["jpeg_icc_no_text"]
+    with pikepdf.open(result.path) as pdf:
+        space = pdf.pages[0].Resources.XObject.Im0.ColorSpace
+        assert space[0] == "/ICCBased" and space[1].N == 3
+        assert space[1].read_bytes() == pages[0].image.icc_profile
+
+
+def test_opt_in_flate_wrap_keeps_the_jpeg_bytes_inside(built):
+    """jpeg_flate_wrap: [/FlateDecode /DCTDecode]; one Flate decode gives the scan bytes."""
+    import zlib
+
+    result, pages = built["jpeg_flate_wrapped"]
+    with pikepdf.open(result.path) as pdf:
+        image = pdf.pages[0].Resources.XObject.Im0
+        assert list(image.Filter) == ["/FlateDecode", "/DCTDecode"]
+        raw = image.read_raw_bytes()
+    assert zlib.decompress(raw) == pages[0].image.data
+    assert len(raw) < 0.99 * len(pages[0].image.data)
+    assert 0 < result.page_bytes[0] - len(raw) < 100  # + the page content stream
+    assert result.passthrough_pages == (True,)
+
+
 @pytest.mark.parametrize("case", list(CONFORMANCE_CASES) + ["text_layer"])
 def test_page_size_is_pixels_over_dpi(case, built):
     """R12: 100 % scale, page size = pixels / dpi within ±1 %."""
@@ -692,7 +740,7 @@ def test_refuses_inconsistent_or_forbidden_images(tmp_path):
         height=48,
         bits_per_component=8,
     )
-    with pytest.raises(PdfError, match="64x48"):
+    with pytest.raises(PdfError, match=r"x\.pdf \(page 1\): JPEG is 64x48"):
         build_component_pdf(
             [PdfPage(image=wrong_size, dpi_x=200, dpi_y=200)], META, tmp_path / "x.pdf"
         )

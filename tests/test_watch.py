@@ -316,9 +316,19 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
     writer = threading.Thread(target=_write_all, args=(inbox, staging, plan, rng))
     proc = start()
     writer.start()
+    journal = inbox / ".digitize" / "journal.jsonl"
+
+    def mid_dossier() -> bool:
+        records = read_journal(journal)
+        return bool(records) and records[-1]["event"] in ("claimed", "started")
+
     kills = 0
     for _ in range(2):
-        time.sleep(rng.uniform(3.0, 9.0))
+        time.sleep(rng.uniform(2.0, 6.0))
+        if rng.random() < 0.7:  # most kills land inside a dossier's work, the rest anywhere
+            deadline = time.monotonic() + 5
+            while not mid_dossier() and time.monotonic() < deadline:
+                time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         kills += 1
