@@ -6,4 +6,5 @@ bash "$ROOT/scripts/setup.sh" --test
 cd "$ROOT"
 export OMP_THREAD_LIMIT=1
 .venv/bin/ruff check digitize cli tests bench samples
+.venv/bin/mypy digitize cli
 .venv/bin/python -m pytest -p no:cacheprovider "$@"

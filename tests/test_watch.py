@@ -62,7 +62,9 @@ def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-
 def _entries(folder: Path) -> set[str]:
     if not folder.is_dir():
         return set()
-    return {p.name for p in folder.iterdir() if not p.name.endswith(".reason.json")}
+    # hidden names are write_atomic's temporary files of a reason.json being written
+    return {p.name for p in folder.iterdir()
+            if not p.name.endswith(".reason.json") and not p.name.startswith(".")}
 
 
 class _Running:
@@ -340,7 +342,8 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
               "duplicate": inbox / "duplicate"}
 
     def settled() -> bool:
-        return sum(len(_entries(folder)) for folder in places.values()) >= len(names)
+        placed = set().union(*(_entries(folder) for folder in places.values()))
+        return placed >= set(names) and not any(os.path.lexists(inbox / n) for n in names)
 
     try:
         _wait_for(settled, 120, "every dossier to be done, quarantined or duplicate")
