@@ -49,6 +49,11 @@ def original_file_name(dossier_code: str, ordinal: int, index: int = 1) -> str:
     return f"{ascii_safe_name(dossier_code)}.{ordinal:03d}.original{suffix}.pdf"
 
 
+def master_file_name(dossier_code: str, ordinal: int, index: int, suffix: str) -> str:
+    """Name of a scan file carried as a master (R14): ``<code>.<ordinal:03d>.master-N<ext>``."""
+    return f"{ascii_safe_name(dossier_code)}.{ordinal:03d}.master-{index}{suffix.lower()}"
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -91,8 +91,9 @@ class ExtractionEntry(FrozenModel):
 
 
 class OriginalEntry(FrozenModel):
-    """A received file kept byte-identical in the bundle (a PDF that already carried text or
-    signatures, taken with --rescan): its signatures stay verifiable, never silently lost."""
+    """A received file kept byte-identical in the bundle: a PDF that already carried text or
+    signatures (taken with --rescan; its signatures stay verifiable, never silently lost), or
+    a scan file kept as a master (R14)."""
 
     file: str  # bundle-relative name
     source_file: str  # the name it had in the dossier folder (NFC)
@@ -128,6 +129,7 @@ class DocumentEntry(FrozenModel):
     signature: SignatureSummary | None = None
     extraction: tuple[ExtractionEntry, ...] = ()
     originals: tuple[OriginalEntry, ...] = ()
+    masters: tuple[OriginalEntry, ...] = ()  # R14: the scan files, when the profile keeps them
     flags: tuple[Flag, ...] = ()
 
 

@@ -27,7 +27,13 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 
 from digitize import __version__
-from digitize.bundle import BundleWriter, bundle_file_name, original_file_name, safe_bundle_name
+from digitize.bundle import (
+    BundleWriter,
+    bundle_file_name,
+    master_file_name,
+    original_file_name,
+    safe_bundle_name,
+)
 from digitize.clean import CleanSettings, clean_page
 from digitize.errors import DigitizeError, OcrError, QualityError
 from digitize.extract import extract_fields
@@ -55,6 +61,7 @@ from digitize.models import (
     PdfResult,
     Severity,
     SignatureRecord,
+    SourceFile,
 )
 from digitize.ocr import OcrSettings, ocr_page
 from digitize.pdfa import PdfaSettings, PdfMetadata, PdfPage, build_component_pdf, encode_pixels
@@ -322,6 +329,22 @@ def _issued_date(fields: Sequence[ExtractionEntry]):  # type: ignore[no-untyped-
 RESCAN_FLAGS = {"pdf_rescanned", "pdf_encrypted"}
 
 
+def _carry_file(dossier: Dossier, source: SourceFile, target: Path, reason: str
+                ) -> OriginalEntry:
+    """Copy a received file into the bundle unchanged, checking it is what was ingested."""
+    shutil.copyfile(source.path, target)
+    digest = sha256_file(target)
+    if digest != source.sha256:  # R8: the copy must be the file that was ingested
+        raise QualityError("the file changed while the dossier was being processed",
+                           path=source.path)
+    try:
+        shown = str(source.path.relative_to(dossier.source_dir))
+    except ValueError:
+        shown = source.path.name
+    return OriginalEntry(file=target.name, source_file=_nfc(shown), sha256=digest,
+                         size_bytes=target.stat().st_size, reason=reason)
+
+
 def _keep_originals(dossier: Dossier, component: Component, writer: BundleWriter
                     ) -> tuple[OriginalEntry, ...]:
     """Received PDFs that were not fresh scans travel unchanged beside the new copy, so their
@@ -329,23 +352,25 @@ def _keep_originals(dossier: Dossier, component: Component, writer: BundleWriter
     reasons = [f.message for f in component.flags if f.code in RESCAN_FLAGS]
     if not reasons:
         return ()
-    kept = []
     pdfs = [s for s in component.sources if s.format == "pdf"]
-    for index, source in enumerate(pdfs, 1):
-        name = original_file_name(dossier.code, component.ordinal, index)
-        target = writer.path(name)
-        shutil.copyfile(source.path, target)
-        digest = sha256_file(target)
-        if digest != source.sha256:  # R8: the copy must be the file that was ingested
-            raise QualityError("the received PDF changed while it was being processed",
-                               path=source.path)
-        try:
-            shown = str(source.path.relative_to(dossier.source_dir))
-        except ValueError:
-            shown = source.path.name
-        kept.append(OriginalEntry(file=name, source_file=_nfc(shown), sha256=digest,
-                                  size_bytes=target.stat().st_size, reason="; ".join(reasons)))
-    return tuple(kept)
+    return tuple(
+        _carry_file(dossier, source,
+                    writer.path(original_file_name(dossier.code, component.ordinal, index)),
+                    "; ".join(reasons))
+        for index, source in enumerate(pdfs, 1)
+    )
+
+
+def _keep_masters(dossier: Dossier, component: Component, writer: BundleWriter
+                  ) -> tuple[OriginalEntry, ...]:
+    """R14: the scan files themselves, hashed, outside the signed PDF."""
+    return tuple(
+        _carry_file(dossier, source,
+                    writer.path(master_file_name(dossier.code, component.ordinal, index,
+                                                 source.path.suffix)),
+                    "master scan (R14)")
+        for index, source in enumerate(component.sources, 1)
+    )
 
 
 def _reverify_sources(dossier: Dossier) -> None:
@@ -412,6 +437,10 @@ def run_dossier(
             )
             _reverify_sources(dossier)
             manifest = _build_manifest(dossier, documents, profile, signer)
+            if profile.pipeline.strict and manifest.needs_review:
+                raise QualityError(
+                    "pages or fields need review and the profile is strict: no bundle written",
+                    path=source, hint="see `digitize ingest`/`digitize ocr` for the flags")
             writer.write_manifest(manifest, signer)
             bundle_path, zip_path = writer.commit()
     finally:
@@ -557,6 +586,8 @@ def _package_components(
                 ),
                 extraction=extraction,
                 originals=_keep_originals(dossier, component, writer),
+                masters=(_keep_masters(dossier, component, writer)
+                         if profile.bundle.keep_masters else ()),
                 flags=tuple(flags),
             )
         )

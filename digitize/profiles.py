@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import Field, ValidationError
@@ -25,10 +25,8 @@ from digitize.sign import SigningSettings
 
 
 class BundleSettings(FrozenModel):
-    naming: Literal["dossier_code", "doc_code_date"] = "dossier_code"  # R31
-    zip: bool = False  # also/only write one .zip (fixed order, no absolute or .. paths)
-    include_hocr: bool = False  # keep per-page hOCR in the bundle (audit)
-    keep_masters: bool = False  # R14: lossless masters travel in the bundle, hashed
+    zip: bool = False  # also write one .zip (fixed order, no absolute or .. paths)
+    keep_masters: bool = False  # R14: the scan files travel in the bundle, hashed, unsigned
 
 
 class PipelineSettings(FrozenModel):

@@ -252,7 +252,7 @@ def _check_documents(folder, manifest, roots, lang, offline, add, checks,  # typ
             ExitCode.VERIFY_STRUCTURE)
     listed = set()
     for doc in manifest.documents:
-        for original in doc.originals:
+        for original in (*doc.originals, *doc.masters):
             listed.add(original.file)
             target = folder / original.file
             if not target.is_file():

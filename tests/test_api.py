@@ -94,3 +94,36 @@ def test_kill_9_never_leaves_a_partial_bundle_and_rerun_completes(tmp_path: Path
     assert digitize.verify_bundle(final).ok
     leftovers = [p.name for p in out.iterdir() if p.name != "HS-KILL"]
     assert leftovers == [], f"staging folders left behind: {leftovers}"
+
+
+def test_masters_travel_hashed_and_are_checked(tmp_path: Path) -> None:
+    """R14: with keep_masters the scan files are in the bundle, listed and verified."""
+    dossier = _small_dossier(tmp_path / "in", "HS-M", 1)
+    profile = load_profile(None, {"bundle": {"keep_masters": True},
+                                  "pipeline": {"workers": 1}})
+    result = digitize.run_dossier(dossier, tmp_path / "out", profile=profile)
+    masters = result.manifest.documents[0].masters
+    assert len(masters) == 1
+    master = result.bundle_path / masters[0].file
+    assert master.read_bytes() == (dossier / "c1" / "p1.jpg").read_bytes()
+    assert digitize.verify_bundle(result.bundle_path).ok
+    data = bytearray(master.read_bytes())
+    data[-100] ^= 0xFF
+    master.write_bytes(bytes(data))
+    report = digitize.verify_bundle(result.bundle_path)
+    assert not report.ok
+    assert any(masters[0].file in c.name for c in report.failures)
+
+
+def test_strict_profile_refuses_a_dossier_that_needs_review(tmp_path: Path) -> None:
+    from digitize.errors import QualityError
+
+    dossier = _small_dossier(tmp_path / "in", "HS-S", 1)
+    shutil.copy(dossier / "c1" / "p1.jpg", dossier / "c1" / "p2.jpg")  # duplicate page: review
+    profile = load_profile(None, {"pipeline": {"strict": True, "workers": 1}})
+    with pytest.raises(QualityError, match="strict"):
+        digitize.run_dossier(dossier, tmp_path / "out", profile=profile)
+    assert not (tmp_path / "out" / "HS-S").exists()
+    lenient = digitize.run_dossier(dossier, tmp_path / "out",
+                                   profile=load_profile(None, {"pipeline": {"workers": 1}}))
+    assert lenient.needs_review
