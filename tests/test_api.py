@@ -127,3 +127,24 @@ def test_strict_profile_refuses_a_dossier_that_needs_review(tmp_path: Path) -> N
     lenient = digitize.run_dossier(dossier, tmp_path / "out",
                                    profile=load_profile(None, {"pipeline": {"workers": 1}}))
     assert lenient.needs_review
+
+
+def test_not_digitised_component_is_listed_without_a_file(tmp_path: Path) -> None:
+    """R9: a component marked not digitised gets a manifest entry and no PDF."""
+    dossier = _small_dossier(tmp_path / "in", "HS-R9", 1)
+    (dossier / "dossier.yaml").write_text(
+        "dossier_code: 000.00.12.H62-251125-0009\n"
+        "components:\n"
+        "  - path: c1\n    name: Tờ khai\n    declared_pages: 1\n"
+        "  - name: Bản chính nộp trực tuyến\n"
+        "    not_digitised_reason: filed_online\n",
+        encoding="utf-8",
+    )
+    result = digitize.run_dossier(dossier, tmp_path / "out",
+                                  profile=load_profile(None, {"pipeline": {"workers": 1}}))
+    docs = result.manifest.documents
+    assert [d.doc_ordinal for d in docs] == [1, 2]
+    assert docs[1].file is None and docs[1].not_digitised_reason.value == "filed_online"
+    assert sorted(p.name for p in result.bundle_path.glob("*.pdf")) == [
+        "000.00.12.H62-251125-0009.001.pdf"]
+    assert digitize.verify_bundle(result.bundle_path).ok
