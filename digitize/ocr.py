@@ -317,7 +317,7 @@ def _layout(words: Sequence[RawWord], page_width: int) -> list[_Segment]:
     for word in words:
         by_line.setdefault(word.line_key, []).append(word)
     segments = [seg for i, ws in enumerate(by_line.values()) for seg in _split_engine_line(ws, i)]
-    rows = _visual_rows(segments)
+    rows = [row for row in _visual_rows(segments) if row]  # a row of seal strokes only: gone
     line_height = statistics.median(w.bbox[3] - w.bbox[1] for w in words) if words else 0
 
     ordered: list[_Segment] = []

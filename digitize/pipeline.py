@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -220,7 +220,7 @@ def _run_pages(
         for component, page in jobs
     }
     try:
-        for future in _as_completed(futures):
+        for future in as_completed(futures):
             key = futures[future]
             results[key] = future.result()
             emit("page_done", component=key[0], page=key[1], done_pages=len(results),
@@ -230,12 +230,6 @@ def _run_pages(
             future.cancel()
         raise
     return results
-
-
-def _as_completed(futures: dict[Future[PageWork], tuple[int, int]]) -> Iterator[Future[PageWork]]:
-    from concurrent.futures import as_completed
-
-    yield from as_completed(futures)
 
 
 # --- per-component work (parent process) ---------------------------------------------------
@@ -429,7 +423,9 @@ def run_dossier(
             if executor is not None:
                 works = _run_pages(dossier, profile, executor, emit)
             else:
-                with page_pool(profile.pipeline.workers) as pool:
+                # No more workers than pages: each spawned worker costs its start-up.
+                workers = min(profile.pipeline.workers or usable_cores(), dossier.page_count)
+                with page_pool(max(1, workers)) as pool:
                     works = _run_pages(dossier, profile, pool, emit)
             timings["pages"] = time.monotonic() - t
             documents, components = _package_components(
