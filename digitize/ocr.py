@@ -58,6 +58,8 @@ class OcrSettings(FrozenModel):
     page_segmentation_mode: int = 3  # tesseract PSM; 3 (auto) measured best with column split
     drop_red_ink: bool = True  # colour pages: read the red channel so red seals fade (OCR only)
     retry_binarised: bool = True  # poor first pass: retry on a locally binarised copy
+    remove_rules: bool = True  # erase long straight rules (stamp frames, table borders) for OCR
+    rule_min_length_in: float = 0.3  # a straight ink run at least this long is a rule, not text
     page_label: str | None = None  # names the page in errors and flags (e.g. "scan.tif p3")
 
 
@@ -213,6 +215,32 @@ def prepare_for_ocr(pixels: np.ndarray, drop_red_ink: bool = True) -> np.ndarray
 
         return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     raise OcrError(f"unsupported page pixel shape {pixels.shape}")
+
+
+def remove_rules(gray: np.ndarray, dpi: float, min_length_in: float = 0.3) -> np.ndarray:
+    """Paint long horizontal and vertical ink runs white (OCR input only).
+
+    A received stamp's frame ("CV ĐẾN", "Số: … Ngày: …") printed over the body, or table
+    borders, make the engine take the text they cross for a picture or a table cell and drop
+    whole lines. Letter strokes are far shorter than ``min_length_in`` (0.3 in is about ten
+    times the stem height of 13 pt type), so only rules go; text they cross loses a few pixels.
+    """
+    import cv2
+
+    _, ink = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    length = max(15, int(round(dpi * min_length_in)))
+    horizontal = cv2.morphologyEx(
+        ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1))
+    )
+    vertical = cv2.morphologyEx(
+        ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length))
+    )
+    rules = cv2.dilate(horizontal | vertical, np.ones((3, 3), np.uint8))
+    if not rules.any():
+        return gray
+    out = gray.copy()
+    out[rules > 0] = 255
+    return out
 
 
 def binarise_locally(gray: np.ndarray, dpi: float) -> np.ndarray:
@@ -485,6 +513,8 @@ def ocr_page(
     try:
         engine = get_engine(settings)
         gray = prepare_for_ocr(pixels, settings.drop_red_ink)
+        if settings.remove_rules:
+            gray = remove_rules(gray, dpi, settings.rule_min_length_in)
         raw = engine.recognise_raw(gray, dpi, settings.keep_hocr)
         if settings.retry_binarised and _needs_retry(raw, gray):
             second = engine.recognise_raw(binarise_locally(gray, dpi), dpi, settings.keep_hocr)
