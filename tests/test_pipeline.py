@@ -134,3 +134,17 @@ def test_inputs_are_never_modified(sample_run) -> None:  # type: ignore[no-untyp
     for doc in data["documents"]:
         for page in doc["pages"]:
             assert sha256_file(SAMPLE_DOSSIER / page["source_file"]) == page["source_sha256"]
+
+
+def test_signed_bundle_pdfs_pass_verapdf_in_the_flavour_they_claim(sample_run) -> None:  # type: ignore[no-untyped-def]
+    """R13: what leaves the counter (signed) is still PDF/A-2, checked by the reference
+    validator against the part/conformance stated in the file's XMP."""
+    from tests.helpers_verapdf import verapdf_validate_many
+
+    result, _ = sample_run
+    data = json.loads((result.bundle_path / "manifest.json").read_text(encoding="utf-8"))
+    jobs = [(result.bundle_path / d["file"], "2u" if d["pdfa_profile"] == "PDF/A-2u" else "2b")
+            for d in data["documents"]]
+    assert all(flavour == "2u" for _, flavour in jobs)  # every sample page has text
+    for report in verapdf_validate_many(jobs):
+        assert report.compliant, report.summary()
