@@ -174,6 +174,8 @@ def main() -> None:
     parser.add_argument("--rss-sizes", default="10,40",
                         help="batch sizes (dossiers) for the peak-RSS rows; '' to skip")
     parser.add_argument("--skip-ocrmypdf", action="store_true")
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="runs of each digitize setting (best kept)")
     args = parser.parse_args()
     if not args.corpus.is_dir():
         raise SystemExit(f"corpus not found: {args.corpus}")
@@ -187,11 +189,19 @@ def main() -> None:
         # warm-up (creates the demo identity, fills the OS cache) so both runs start equal
         run_batch(in_dir, tmp_path / "warm", 2)
         ours: dict[int, dict] = {}
-        for in_flight in (1, 2):
-            result = run_batch(in_dir, tmp_path / f"out-{in_flight}", in_flight)
-            assert result["pages"] == pages, (result, pages)
-            ours[in_flight] = result
-            rows.append((f"digitize batch, {in_flight} dossier(s) in flight", str(pages),
+        # alternate the two settings and keep each one's best run: other load on a shared
+        # machine then hits both alike
+        for attempt in range(args.repeat):
+            for in_flight in (1, 2):
+                out = tmp_path / f"out-{in_flight}-{attempt}"
+                result = run_batch(in_dir, out, in_flight)
+                shutil.rmtree(out)
+                assert result["pages"] == pages, (result, pages)
+                if in_flight not in ours or result["wall"] < ours[in_flight]["wall"]:
+                    ours[in_flight] = result
+        for in_flight, result in sorted(ours.items()):
+            rows.append((f"digitize batch, {in_flight} dossier(s) in flight (best of "
+                         f"{args.repeat})", str(pages),
                          f"{result['wall']:.1f}", f"{pages / result['wall'] * 60:.1f}",
                          f"{result['rss_parent_mb']:.0f} / {result['rss_tree_mb']:.0f}"))
         if not args.skip_ocrmypdf:

@@ -110,7 +110,8 @@ def deskew_cmd(source: Path, out_dir: Path, profile_name: str | None) -> None:
 @main.command("ocr")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @profile_option
-@click.option("--sidecar", type=click.Path(path_type=Path), help="Write the text to this file.")
+@click.option("--sidecar", type=click.Path(path_type=Path),
+              help="Write the text of all pages to this file (pages separated by form feeds).")
 @click.option("--hocr", "hocr_dir", type=click.Path(path_type=Path),
               help="Write one hOCR file per page into this folder.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path),
@@ -125,7 +126,7 @@ def ocr_cmd(source: Path, profile_name: str | None, sidecar: Path | None, hocr_d
     from digitize.clean import clean_page
     from digitize.extract import extract_fields
     from digitize.ingest import ingest_dossier, load_page_pixels
-    from digitize.ocr import ocr_page
+    from digitize.ocr import ocr_json, ocr_page, write_hocr, write_sidecar
     from digitize.util import write_atomic
 
     profile = load_cli_profile(profile_name)
@@ -133,7 +134,7 @@ def ocr_cmd(source: Path, profile_name: str | None, sidecar: Path | None, hocr_d
     table = Table(title="OCR", title_justify="left")
     for column in ("page", "words", "mean conf.", "low-conf. share", "review", "flags"):
         table.add_column(column)
-    texts: list[str] = []
+    every_page = []
     export: list[dict] = []
     if hocr_dir:
         hocr_dir.mkdir(parents=True, exist_ok=True)
@@ -144,19 +145,15 @@ def ocr_cmd(source: Path, profile_name: str | None, sidecar: Path | None, hocr_d
             cleaned, _ = clean_page(pixels, page.qa.dpi, profile.clean)
             result = ocr_page(cleaned, page.qa.dpi, profile.ocr)
             results.append(result)
-            texts.append(result.text)
             table.add_row(f"{component.ordinal}.{page.index}", str(len(result.words)),
                           f"{result.mean_confidence:.1f}", f"{result.low_confidence_share:.0%}",
                           "yes" if result.needs_review else "no", _flags_text(result.flags))
             if hocr_dir and result.hocr:
-                write_atomic(hocr_dir / f"c{component.ordinal:02d}-p{page.index:03d}.hocr",
-                             result.hocr.encode())
+                write_hocr(result, hocr_dir / f"c{component.ordinal:02d}-p{page.index:03d}.hocr")
+        every_page.extend(results)
         fields = extract_fields(results, profile.extract) if results else ()
-        export.append({
-            "component": component.ordinal, "name": component.name,
-            "pages": [r.model_dump(mode="json", exclude={"hocr"}) for r in results],
-            "fields": [f.model_dump(mode="json") for f in fields],
-        })
+        export.append({"component": component.ordinal, "name": component.name,
+                       **ocr_json(results, fields)})
         if fields:
             out_console.print(f"[bold]{component.ordinal}. {component.name}[/]")
             for field in fields:
@@ -165,9 +162,9 @@ def ocr_cmd(source: Path, profile_name: str | None, sidecar: Path | None, hocr_d
                                   f"(p.{field.page}, {field.confidence:.2f}){mark}")
     out_console.print(table)
     if sidecar:
-        write_atomic(sidecar, ("\n\f".join(texts) + "\n").encode())
+        write_sidecar(every_page, sidecar)
     if json_path:
-        write_atomic(json_path, json.dumps(export, ensure_ascii=False, indent=2).encode())
+        write_atomic(json_path, json.dumps(export, ensure_ascii=False, indent=1).encode())
 
 
 @main.command("package")
