@@ -99,13 +99,25 @@ def run_batch(in_dir: Path, out_dir: Path, dossiers_in_flight: int) -> dict:
         "import sys; import digitize.cli.commands_batch; from digitize.cli.main import run_main;"
         " sys.argv[0] = 'digitize'; run_main()"
     )
-    args = [sys.executable, "-c", code, "batch", str(in_dir), str(out_dir), "--workers",
-            str(PAGE_WORKERS), "--dossiers", str(dossiers_in_flight), "--json"]
+    args = [
+        sys.executable,
+        "-c",
+        code,
+        "batch",
+        str(in_dir),
+        str(out_dir),
+        "--workers",
+        str(PAGE_WORKERS),
+        "--dossiers",
+        str(dossiers_in_flight),
+        "--json",
+    ]
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     peaks = [0, 0]
     started = time.monotonic()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            text=True)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
     done = threading.Event()
 
     def sample() -> None:
@@ -124,8 +136,13 @@ def run_batch(in_dir: Path, out_dir: Path, dossiers_in_flight: int) -> dict:
         raise SystemExit(f"digitize batch failed ({proc.returncode}): {stderr[-2000:]}")
     result = json.loads(stdout)
     pages = sum(row["pages"] for row in result["rows"] if row["status"] == "ok")
-    return {"wall": wall, "pages": pages, "rss_parent_mb": peaks[0] / 1024,
-            "rss_tree_mb": peaks[1] / 1024, "dossiers": len(result["rows"])}
+    return {
+        "wall": wall,
+        "pages": pages,
+        "rss_parent_mb": peaks[0] / 1024,
+        "rss_tree_mb": peaks[1] / 1024,
+        "dossiers": len(result["rows"]),
+    }
 
 
 def component_pdfs(in_dir: Path, work: Path) -> tuple[list[Path], float]:
@@ -150,7 +167,8 @@ def component_pdfs(in_dir: Path, work: Path) -> tuple[list[Path], float]:
 
 def run_ocrmypdf(pdfs: list[Path], out: Path) -> float:
     ocrmypdf = shutil.which("ocrmypdf", path=str(Path(sys.executable).parent)) or shutil.which(
-        "ocrmypdf")
+        "ocrmypdf"
+    )
     if ocrmypdf is None:
         raise SystemExit("ocrmypdf is not installed (pip install ocrmypdf)")
     out.mkdir(parents=True, exist_ok=True)
@@ -159,9 +177,23 @@ def run_ocrmypdf(pdfs: list[Path], out: Path) -> float:
     started = time.monotonic()
     for pdf in pdfs:  # one file at a time, as its batch documentation shows
         proc = subprocess.run(
-            [ocrmypdf, "-l", "vie", "--deskew", "--rotate-pages", "--output-type", "pdfa",
-             "--jobs", str(PAGE_WORKERS), "--quiet", str(pdf), str(out / pdf.name)],
-            capture_output=True, text=True, env=env,
+            [
+                ocrmypdf,
+                "-l",
+                "vie",
+                "--deskew",
+                "--rotate-pages",
+                "--output-type",
+                "pdfa",
+                "--jobs",
+                str(PAGE_WORKERS),
+                "--quiet",
+                str(pdf),
+                str(out / pdf.name),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
         )
         if proc.returncode not in (0, 10):  # 10: PDF/A conversion warning, output written
             raise SystemExit(f"ocrmypdf failed on {pdf.name}: {proc.stderr[-1500:]}")
@@ -171,11 +203,15 @@ def run_ocrmypdf(pdfs: list[Path], out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    parser.add_argument("--rss-sizes", default="10,40",
-                        help="batch sizes (dossiers) for the peak-RSS rows; '' to skip")
+    parser.add_argument(
+        "--rss-sizes",
+        default="10,40",
+        help="batch sizes (dossiers) for the peak-RSS rows; '' to skip",
+    )
     parser.add_argument("--skip-ocrmypdf", action="store_true")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="runs of each digitize setting (best kept)")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="runs of each digitize setting (best kept)"
+    )
     args = parser.parse_args()
     if not args.corpus.is_dir():
         raise SystemExit(f"corpus not found: {args.corpus}")
@@ -200,21 +236,34 @@ def main() -> None:
                 if in_flight not in ours or result["wall"] < ours[in_flight]["wall"]:
                     ours[in_flight] = result
         for in_flight, result in sorted(ours.items()):
-            rows.append((f"digitize batch, {in_flight} dossier(s) in flight (best of "
-                         f"{args.repeat})", str(pages),
-                         f"{result['wall']:.1f}", f"{pages / result['wall'] * 60:.1f}",
-                         f"{result['rss_parent_mb']:.0f} / {result['rss_tree_mb']:.0f}"))
+            rows.append(
+                (
+                    f"digitize batch, {in_flight} dossier(s) in flight (best of {args.repeat})",
+                    str(pages),
+                    f"{result['wall']:.1f}",
+                    f"{pages / result['wall'] * 60:.1f}",
+                    f"{result['rss_parent_mb']:.0f} / {result['rss_tree_mb']:.0f}",
+                )
+            )
         if not args.skip_ocrmypdf:
             pdfs, convert_s = component_pdfs(in_dir, tmp_path / "pdf-in")
             wall = run_ocrmypdf(pdfs, tmp_path / "ocrmypdf-out")
-            rows.append((f"ocrmypdf --jobs {PAGE_WORKERS}, one file at a time "
-                         f"({len(pdfs)} files)", str(pages), f"{wall:.1f}",
-                         f"{pages / wall * 60:.1f}", "—"))
-            rows.append(("  (img2pdf conversion before it, not charged)", "", f"{convert_s:.1f}",
-                         "", ""))
+            rows.append(
+                (
+                    f"ocrmypdf --jobs {PAGE_WORKERS}, one file at a time ({len(pdfs)} files)",
+                    str(pages),
+                    f"{wall:.1f}",
+                    f"{pages / wall * 60:.1f}",
+                    "—",
+                )
+            )
+            rows.append(
+                ("  (img2pdf conversion before it, not charged)", "", f"{convert_s:.1f}", "", "")
+            )
             best = max(pages / r["wall"] for r in ours.values())
-            rows.append(("speed-up (best digitize / ocrmypdf)", "", "",
-                         f"{best / (pages / wall):.2f}x", ""))
+            rows.append(
+                ("speed-up (best digitize / ocrmypdf)", "", "", f"{best / (pages / wall):.2f}x", "")
+            )
         for size in [int(s) for s in args.rss_sizes.split(",") if s.strip()]:
             copies = -(-size // 4)
             big_in = tmp_path / f"in-{size}"
@@ -223,17 +272,24 @@ def main() -> None:
                 shutil.rmtree(extra)
                 big_pages = None  # counted from the run below
             result = run_batch(big_in, tmp_path / f"out-rss-{size}", 2)
-            rows.append((f"batch of {result['dossiers']} dossiers (peak RSS)",
-                         str(result["pages"] if big_pages is None else big_pages),
-                         f"{result['wall']:.1f}", f"{result['pages'] / result['wall'] * 60:.1f}",
-                         f"{result['rss_parent_mb']:.0f} / {result['rss_tree_mb']:.0f}"))
+            rows.append(
+                (
+                    f"batch of {result['dossiers']} dossiers (peak RSS)",
+                    str(result["pages"] if big_pages is None else big_pages),
+                    f"{result['wall']:.1f}",
+                    f"{result['pages'] / result['wall'] * 60:.1f}",
+                    f"{result['rss_parent_mb']:.0f} / {result['rss_tree_mb']:.0f}",
+                )
+            )
             shutil.rmtree(big_in)
             shutil.rmtree(tmp_path / f"out-rss-{size}")
 
     header = ("run", "pages", "wall s", "pages/min", "peak RSS MB parent / tree")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
-    print(f"cores: {len(os.sched_getaffinity(0))}, page workers: {PAGE_WORKERS}, "
-          f"OMP_THREAD_LIMIT=1 for digitize")
+    print(
+        f"cores: {len(os.sched_getaffinity(0))}, page workers: {PAGE_WORKERS}, "
+        f"OMP_THREAD_LIMIT=1 for digitize"
+    )
     for row in [header, *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
 

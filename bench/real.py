@@ -61,7 +61,9 @@ def field_verdicts(manifest: dict, truth: dict) -> dict[str, str]:
     uncertain = {u["field"].split(".")[-1] for u in truth.get("uncertain", [])}
     expected = {
         "organ": [norm(" ".join(header.get("issuer_lines") or [])),
-                  norm((header.get("issuer_lines") or [""])[-1])],
+                  norm((header.get("issuer_lines") or [""])[-1]),
+                  # the issuer under a parent organ (e.g. a university under its ministry)
+                  norm(" ".join((header.get("issuer_lines") or [])[1:]))],
         "number": [norm(header.get("number"))],
         "notation": [norm(header.get("notation"))],
         "date": [header.get("date") or ""],

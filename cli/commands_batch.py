@@ -48,8 +48,10 @@ def stop_on_signals(what: str) -> Iterator[tuple[threading.Event, threading.Even
         name = signal.Signals(signum).name
         if not stop.is_set():
             stop.set()
-            err_console.print(f"digitize: {name}: finishing the {what} in progress, then "
-                              "stopping (send it again to abandon it now)")
+            err_console.print(
+                f"digitize: {name}: finishing the {what} in progress, then "
+                "stopping (send it again to abandon it now)"
+            )
         else:
             abandon.set()
             err_console.print(f"digitize: {name}: abandoning the {what} in progress")
@@ -75,30 +77,54 @@ def _batch_table(result) -> Table:  # type: ignore[no-untyped-def]
         detail = row.error if row.status == "failed" else ", ".join(row.flags) or "—"
         if row.status == "failed":
             detail = f"[{row.exit_code}] {detail}"
-        table.add_row(row.dossier, f"[{colours[row.status]}]{row.status}[/]", str(row.pages),
-                      f"{row.seconds:.1f} s", detail)
+        table.add_row(
+            row.dossier,
+            f"[{colours[row.status]}]{row.status}[/]",
+            str(row.pages),
+            f"{row.seconds:.1f} s",
+            detail,
+        )
     return table
 
 
 @main.command("batch")
 @click.argument("in_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", "out_opt", type=click.Path(file_okay=False, path_type=Path),
-              help="Same as OUT_DIR.")
+@click.option(
+    "--out", "out_opt", type=click.Path(file_okay=False, path_type=Path), help="Same as OUT_DIR."
+)
 @profile_option
-@click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Page workers shared by the whole batch (default: number of cores).")
-@click.option("--dossiers", "dossier_concurrency", type=click.IntRange(1, 8), default=2,
-              show_default=True,
-              help="Dossiers in flight over the shared page pool (2 keeps the pool busy while "
-                   "one dossier is being signed and bundled).")
-@click.option("--no-verify-existing", is_flag=True,
-              help="Resume: skip existing bundles without verifying them first.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Page workers shared by the whole batch (default: number of cores).",
+)
+@click.option(
+    "--dossiers",
+    "dossier_concurrency",
+    type=click.IntRange(1, 8),
+    default=None,
+    help="Dossiers in flight over the shared page pool (2 keeps the pool busy while "
+    "one dossier is being signed and bundled).",
+)
+@click.option(
+    "--no-verify-existing",
+    is_flag=True,
+    help="Resume: skip existing bundles without verifying them first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @handle_errors
-def batch_cmd(in_dir: Path, out_dir: Path | None, out_opt: Path | None, profile_name: str | None,
-              workers: int | None, dossier_concurrency: int, no_verify_existing: bool,
-              as_json: bool) -> None:
+def batch_cmd(
+    in_dir: Path,
+    out_dir: Path | None,
+    out_opt: Path | None,
+    profile_name: str | None,
+    workers: int | None,
+    dossier_concurrency: int,
+    no_verify_existing: bool,
+    as_json: bool,
+) -> None:
     """Digitise every dossier folder of IN_DIR into OUT_DIR (resumable).
 
     Each sub-folder of IN_DIR is one dossier (natural order; hidden folders and loose files
@@ -110,7 +136,7 @@ def batch_cmd(in_dir: Path, out_dir: Path | None, out_opt: Path | None, profile_
     Exit code: 0 when every dossier is done (or was already), 90 when some failed, 130 when
     interrupted, 16 for an unsafe set-up (OUT_DIR inside IN_DIR or the reverse).
     """
-    from digitize.batch import BatchSettings, batch_run
+    from digitize.batch import batch_run
 
     target = out_opt or out_dir
     if target is None:
@@ -121,13 +147,25 @@ def batch_cmd(in_dir: Path, out_dir: Path | None, out_opt: Path | None, profile_
     if workers is not None:
         overrides.setdefault("pipeline", {})["workers"] = workers
     profile = load_cli_profile(profile_name, overrides)
-    settings = BatchSettings(workers=profile.pipeline.workers,
-                             dossier_concurrency=dossier_concurrency,
-                             verify_existing=not no_verify_existing)
+    given = {
+        "dossier_concurrency": dossier_concurrency,
+        "verify_existing": False if no_verify_existing else None,
+    }
+    settings = profile.batch.model_copy(
+        update={
+            "workers": profile.pipeline.workers,
+            **{k: v for k, v in given.items() if v is not None},
+        }
+    )
     progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[unit]}"), TimeElapsedColumn(),
-        console=err_console, transient=False, disable=not err_console.is_terminal,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[unit]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+        disable=not err_console.is_terminal,
     )
     overall: list[TaskID] = []
     per_dossier: dict[str, TaskID] = {}
@@ -136,14 +174,16 @@ def batch_cmd(in_dir: Path, out_dir: Path | None, out_opt: Path | None, profile_
     def on_event(event) -> None:  # type: ignore[no-untyped-def]
         with lock:
             if event.kind == "batch_started":
-                overall.append(progress.add_task("batch", total=event.total_dossiers,
-                                                 unit="dossiers"))
+                overall.append(
+                    progress.add_task("batch", total=event.total_dossiers, unit="dossiers")
+                )
             elif event.kind == "dossier_event" and event.event is not None:
                 inner = event.event
                 task = per_dossier.get(event.dossier)
                 if inner.kind == "dossier_started":
                     per_dossier[event.dossier] = progress.add_task(
-                        f"  {event.dossier}", total=inner.total_pages, unit="pages")
+                        f"  {event.dossier}", total=inner.total_pages, unit="pages"
+                    )
                 elif inner.kind == "page_done" and task is not None:
                     progress.update(task, completed=inner.done_pages)
             elif event.kind == "dossier_finished" and event.row is not None:
@@ -160,8 +200,15 @@ def batch_cmd(in_dir: Path, out_dir: Path | None, out_opt: Path | None, profile_
                     progress.console.print(text, markup=False, highlight=False)
 
     with stop_on_signals("dossiers") as (stop, abandon), progress:
-        result = batch_run(in_dir, target, profile, settings=settings, on_event=on_event,
-                           stop=stop, abandon=abandon)
+        result = batch_run(
+            in_dir,
+            target,
+            profile,
+            settings=settings,
+            on_event=on_event,
+            stop=stop,
+            abandon=abandon,
+        )
     if as_json:
         sys.stdout.write(_json_dump(result.model_dump(mode="json")) + "\n")
     else:
@@ -171,7 +218,8 @@ def batch_cmd(in_dir: Path, out_dir: Path | None, out_opt: Path | None, profile_
         out_console.print(
             f"ok {result.count('ok')}, skipped {result.count('skipped')}, failed "
             f"{result.count('failed')}, not run {result.count('not_run')}; {pages} pages in "
-            f"{result.seconds:.1f} s ({rate:.0f} pages/min)")
+            f"{result.seconds:.1f} s ({rate:.0f} pages/min)"
+        )
         out_console.print(f"Summary: {result.summary_json} and {result.summary_csv}")
         if profile.sign.backend == "demo" and result.count("ok"):
             out_console.print(DEMO_WARNING)
@@ -188,33 +236,83 @@ def _log(text: str) -> None:
 
 @main.command("watch")
 @click.argument("inbox", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder that receives the bundles (outside INBOX).")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder that receives the bundles (outside INBOX).",
+)
 @profile_option
-@click.option("--poll", is_flag=True,
-              help="Poll the inbox instead of inotify (needed on CIFS/NFS network shares).")
-@click.option("--poll-interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
-              help="Seconds between polls with --poll.")
-@click.option("--quiet", "quiet_seconds", type=click.FloatRange(min=0.1), default=30.0,
-              show_default=True,
-              help="A dossier without marker is complete after this many seconds without change.")
-@click.option("--require-marker", is_flag=True,
-              help="Take a dossier only when its READY (or .ready) marker file exists.")
-@click.option("--rescan", "rescan_seconds", type=click.FloatRange(min=1), default=60.0,
-              show_default=True, help="Seconds between full rescans of the inbox (safety net).")
-@click.option("--done", "done_dir", default="done", show_default=True,
-              help="Where finished inputs go (relative to INBOX or absolute, same file system).")
-@click.option("--quarantine", "quarantine_dir", default="quarantine", show_default=True,
-              help="Where failed inputs go, each with <name>.reason.json.")
-@click.option("--duplicate", "duplicate_dir", default="duplicate", show_default=True,
-              help="Where inputs equal to an already-done dossier go, with <name>.reason.json.")
-@click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Page workers (default: number of cores).")
+@click.option(
+    "--poll",
+    is_flag=True,
+    help="Poll the inbox instead of inotify (needed on CIFS/NFS network shares).",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds between polls with --poll.",
+)
+@click.option(
+    "--quiet",
+    "quiet_seconds",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="A dossier without marker is complete after this many seconds without change.",
+)
+@click.option(
+    "--require-marker",
+    is_flag=True,
+    help="Take a dossier only when its READY (or .ready) marker file exists.",
+)
+@click.option(
+    "--rescan-every",
+    "rescan_seconds",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds between full rescans of the inbox (safety net).",
+)
+@click.option(
+    "--done",
+    "done_dir",
+    default=None,
+    help="Where finished inputs go (relative to INBOX or absolute, same file system).",
+)
+@click.option(
+    "--quarantine",
+    "quarantine_dir",
+    default=None,
+    help="Where failed inputs go, each with <name>.reason.json.",
+)
+@click.option(
+    "--duplicate",
+    "duplicate_dir",
+    default=None,
+    help="Where inputs equal to an already-done dossier go, with <name>.reason.json.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Page workers (default: number of cores).",
+)
 @handle_errors
-def watch_cmd(inbox: Path, out_dir: Path, profile_name: str | None, poll: bool,
-              poll_interval: float, quiet_seconds: float, require_marker: bool,
-              rescan_seconds: float, done_dir: str, quarantine_dir: str, duplicate_dir: str,
-              workers: int | None) -> None:
+def watch_cmd(
+    inbox: Path,
+    out_dir: Path,
+    profile_name: str | None,
+    poll: bool,
+    poll_interval: float,
+    quiet_seconds: float,
+    require_marker: bool,
+    rescan_seconds: float,
+    done_dir: str,
+    quarantine_dir: str,
+    duplicate_dir: str,
+    workers: int | None,
+) -> None:
     """Watch INBOX and digitise every dossier folder a scanning station drops into it.
 
     A dossier (a sub-folder of INBOX) is taken when a READY marker file is in it, or when
@@ -230,11 +328,23 @@ def watch_cmd(inbox: Path, out_dir: Path, profile_name: str | None, poll: bool,
     if workers is not None:
         overrides.setdefault("pipeline", {})["workers"] = workers
     profile = load_cli_profile(profile_name, overrides)
-    settings = WatchSettings(
-        quiet_seconds=quiet_seconds, require_marker=require_marker,
-        rescan_seconds=rescan_seconds, poll=poll, poll_interval_ms=int(poll_interval * 1000),
-        done_dir=done_dir, quarantine_dir=quarantine_dir, duplicate_dir=duplicate_dir,
-        workers=profile.pipeline.workers,
+    # Options given on the command line win over the profile's `watch:` section.
+    given = {
+        "quiet_seconds": quiet_seconds,
+        "require_marker": True if require_marker else None,
+        "rescan_seconds": rescan_seconds,
+        "poll": True if poll else None,
+        "poll_interval_ms": int(poll_interval * 1000) if poll_interval is not None else None,
+        "done_dir": done_dir,
+        "quarantine_dir": quarantine_dir,
+        "duplicate_dir": duplicate_dir,
+    }
+    settings = WatchSettings.model_validate(
+        {
+            **profile.watch.model_dump(),
+            "workers": profile.pipeline.workers,
+            **{k: v for k, v in given.items() if v is not None},
+        }
     )
 
     def on_event(event) -> None:  # type: ignore[no-untyped-def]

@@ -34,23 +34,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import multiprocessing
 import os
-import signal
 import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures.thread import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
-
-from pydantic import Field
 
 from digitize import __version__
 from digitize.bundle import safe_bundle_name
@@ -65,8 +60,8 @@ from digitize.errors import (
 from digitize.ingest import DOSSIER_YAML, load_dossier_yaml, natural_key
 from digitize.manifest import MANIFEST_FILE, Manifest
 from digitize.models import FrozenModel
-from digitize.pipeline import Event, run_dossier, usable_cores
-from digitize.profiles import Profile, load_profile
+from digitize.pipeline import Event, new_process_pool, run_dossier, usable_cores
+from digitize.profiles import BatchSettings, Profile, load_profile
 from digitize.sign import DigitiserSigner, open_signer
 from digitize.util import sha256_file, write_atomic
 
@@ -86,14 +81,6 @@ SUMMARY_COLUMNS = (
 )
 
 RowStatus = Literal["ok", "skipped", "failed", "not_run"]
-
-
-class BatchSettings(FrozenModel):
-    """Batch knobs (proposed as ``Profile.batch``; today passed by the caller)."""
-
-    workers: int = 0  # page workers shared by the batch; 0 = number of usable cores
-    dossier_concurrency: int = Field(default=2, ge=1, le=8)  # dossiers in flight over the pool
-    verify_existing: bool = True  # resume: an existing bundle must verify to be skipped
 
 
 class BatchRow(FrozenModel):
@@ -276,15 +263,25 @@ def check_existing_bundle(
     try:
         manifest = Manifest.model_validate_json((bundle / MANIFEST_FILE).read_bytes())
     except (OSError, ValueError) as exc:
-        return ExistingBundle(ok=False, reason=f"existing bundle has no readable manifest: {exc}",
-                              exit_code=int(ExitCode.VERIFY_STRUCTURE))
+        return ExistingBundle(
+            ok=False,
+            reason=f"existing bundle has no readable manifest: {exc}",
+            exit_code=int(ExitCode.VERIFY_STRUCTURE),
+        )
     mismatch = sources_match(manifest, dossier_dir)
     if mismatch is not None:
-        return ExistingBundle(ok=False, reason=f"a bundle of this name exists: {mismatch}",
-                              exit_code=int(ExitCode.OUTPUT))
+        return ExistingBundle(
+            ok=False,
+            reason=f"a bundle of this name exists: {mismatch}",
+            exit_code=int(ExitCode.OUTPUT),
+        )
     pages = sum(len(doc.pages) for doc in manifest.documents)
-    return ExistingBundle(ok=True, pages=pages, flags=manifest_flag_codes(manifest),
-                          needs_review=manifest.needs_review)
+    return ExistingBundle(
+        ok=True,
+        pages=pages,
+        flags=manifest_flag_codes(manifest),
+        needs_review=manifest.needs_review,
+    )
 
 
 # --- journal -----------------------------------------------------------------------------------
@@ -340,42 +337,6 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 
 
 # --- shared resources --------------------------------------------------------------------------
-def _init_page_worker() -> None:
-    # One tesseract thread per worker (facts.md), and Ctrl-C belongs to the parent: the
-    # terminal sends SIGINT to the whole process group, and a worker dying of it would break
-    # the pool under the dossier the parent is trying to finish.
-    os.environ["OMP_THREAD_LIMIT"] = "1"
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A parent killed with SIGKILL cannot shut its pool down; workers notice the orphaning
-    # and leave instead of waiting forever on a queue nobody will write to.
-    parent = os.getppid()
-
-    def watch_parent() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
-
-
-@contextmanager
-def shared_page_pool(workers: int = 0) -> Iterator[Executor | None]:
-    """Like ``digitize.pipeline.page_pool`` (spawn, bounded) but workers ignore SIGINT."""
-    count = workers or usable_cores()
-    if count <= 1:
-        yield None
-        return
-    with _new_process_pool(count) as pool:
-        yield pool
-
-
-def _new_process_pool(count: int) -> ProcessPoolExecutor:
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=count, mp_context=context,
-                               initializer=_init_page_worker)
-
-
 class PagePool:
     """The batch's one page pool, replaced when a worker dies (OOM killer, kill -9).
 
@@ -387,7 +348,7 @@ class PagePool:
         self.count = workers or usable_cores()
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = (
-            _new_process_pool(self.count) if self.count > 1 else None
+            new_process_pool(self.count) if self.count > 1 else None
         )
 
     @property
@@ -400,7 +361,7 @@ class PagePool:
             if broken is None or self._pool is not broken:
                 return  # another thread replaced it already
             self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = _new_process_pool(self.count)
+            self._pool = new_process_pool(self.count)
 
     def close(self) -> None:
         with self._lock:
@@ -430,11 +391,13 @@ class SerialSigner(DigitiserSigner):
     def identity(self):  # type: ignore[no-untyped-def]
         return self._inner.identity
 
-    def sign_pdf(self, in_path: Path, out_path: Path, *, scan_time: datetime,
-                 text_boxes_pt: tuple = ()):  # type: ignore[no-untyped-def,type-arg]
+    def sign_pdf(
+        self, in_path: Path, out_path: Path, *, scan_time: datetime, text_boxes_pt: tuple = ()
+    ):  # type: ignore[no-untyped-def,type-arg]
         with self._lock:
-            return self._inner.sign_pdf(in_path, out_path, scan_time=scan_time,
-                                        text_boxes_pt=text_boxes_pt)
+            return self._inner.sign_pdf(
+                in_path, out_path, scan_time=scan_time, text_boxes_pt=text_boxes_pt
+            )
 
     def sign_detached(self, data: bytes) -> bytes:
         with self._lock:
@@ -459,21 +422,32 @@ def write_summary(out_dir: Path, result_fields: dict[str, Any], rows: Sequence[B
     payload = {
         **result_fields,
         "tool_version": __version__,
-        "counts": {s: sum(1 for r in rows if r.status == s)
-                   for s in ("ok", "skipped", "failed", "not_run")},
+        "counts": {
+            s: sum(1 for r in rows if r.status == s) for s in ("ok", "skipped", "failed", "not_run")
+        },
         "dossiers": [row.model_dump(mode="json") for row in rows],
     }
-    write_atomic(out_dir / SUMMARY_JSON,
-                 (json.dumps(payload, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    write_atomic(
+        out_dir / SUMMARY_JSON,
+        (json.dumps(payload, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
+    )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(SUMMARY_COLUMNS)
     for row in rows:
-        writer.writerow([
-            row.dossier, row.bundle or "", row.status, row.pages, ";".join(row.flags),
-            "yes" if row.needs_review else "no", f"{row.seconds:.2f}", row.error,
-            row.exit_code,
-        ])
+        writer.writerow(
+            [
+                row.dossier,
+                row.bundle or "",
+                row.status,
+                row.pages,
+                ";".join(row.flags),
+                "yes" if row.needs_review else "no",
+                f"{row.seconds:.2f}",
+                row.error,
+                row.exit_code,
+            ]
+        )
     # utf-8-sig: Excel (what offices open CSVs with) needs the BOM to show Vietnamese.
     write_atomic(out_dir / SUMMARY_CSV, buffer.getvalue().encode("utf-8-sig"))
 
@@ -500,20 +474,26 @@ def batch_run(
     started = time.monotonic()
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     profile = profile or load_profile()
-    settings = settings or BatchSettings(workers=profile.pipeline.workers)
+    settings = settings or profile.batch.model_copy(update={"workers": profile.pipeline.workers})
     stop = stop or threading.Event()
     abandon = abandon or threading.Event()
     check_batch_setup(in_dir, out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create the output folder: {exc.strerror}", path=out_dir
-                          ) from None
+        raise OutputError(
+            f"cannot create the output folder: {exc.strerror}", path=out_dir
+        ) from None
     dossiers = discover_dossiers(in_dir)
     run_id = f"{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     journal = Journal(out_dir / JOURNAL_FILE)
-    journal.append("batch_started", run=run_id, in_dir=str(in_dir), dossiers=len(dossiers),
-                   tool_version=__version__)
+    journal.append(
+        "batch_started",
+        run=run_id,
+        in_dir=str(in_dir),
+        dossiers=len(dossiers),
+        tool_version=__version__,
+    )
     names = [nfc(d.name) for d in dossiers]
     rows: dict[str, BatchRow] = {name: BatchRow(dossier=name, status="not_run") for name in names}
     rows_lock = threading.Lock()
@@ -523,9 +503,14 @@ def batch_run(
             on_event(event)
 
     def summary_fields(interrupted: bool) -> dict[str, Any]:
-        return {"run": run_id, "in_dir": str(in_dir), "out_dir": str(out_dir),
-                "started_at": started_at, "seconds": round(time.monotonic() - started, 2),
-                "interrupted": interrupted}
+        return {
+            "run": run_id,
+            "in_dir": str(in_dir),
+            "out_dir": str(out_dir),
+            "started_at": started_at,
+            "seconds": round(time.monotonic() - started, 2),
+            "interrupted": interrupted,
+        }
 
     def finish(row: BatchRow) -> None:
         with rows_lock:
@@ -543,13 +528,25 @@ def batch_run(
         try:
             bundle = expected_bundle_name(folder)
         except DigitizeError as exc:
-            finish(BatchRow(dossier=name, status="failed", error=exc.one_line(),
-                            exit_code=int(exc.exit_code)))
+            finish(
+                BatchRow(
+                    dossier=name,
+                    status="failed",
+                    error=exc.one_line(),
+                    exit_code=int(exc.exit_code),
+                )
+            )
             continue
         if bundle in owners:
-            finish(BatchRow(dossier=name, bundle=bundle, status="failed",
-                            error=f"same bundle name {bundle!r} as dossier {owners[bundle]!r}",
-                            exit_code=int(ExitCode.OUTPUT)))
+            finish(
+                BatchRow(
+                    dossier=name,
+                    bundle=bundle,
+                    status="failed",
+                    error=f"same bundle name {bundle!r} as dossier {owners[bundle]!r}",
+                    exit_code=int(ExitCode.OUTPUT),
+                )
+            )
             continue
         owners[bundle] = name
         planned.append((folder, name, bundle))
@@ -562,6 +559,8 @@ def batch_run(
     roots = trust_roots if trust_roots is not None else trust_roots_for(profile)
     todo: list[tuple[Path, str, str]] = []
     for folder, name, bundle in planned:
+        if stop.is_set() or abandon.is_set():
+            break  # the rest stays "not_run"
         final = out_dir / bundle
         if not os.path.lexists(final):
             todo.append((folder, name, bundle))
@@ -569,23 +568,63 @@ def batch_run(
         t = time.monotonic()
         existing = check_existing_bundle(final, folder, roots, verify=settings.verify_existing)
         if existing.ok:
-            journal.append("skipped", run=run_id, dossier=name, bundle=bundle,
-                           reason="bundle exists and verifies")
-            finish(BatchRow(dossier=name, bundle=bundle, status="skipped", pages=existing.pages,
-                            flags=existing.flags, needs_review=existing.needs_review,
-                            seconds=round(time.monotonic() - t, 2)))
+            journal.append(
+                "skipped",
+                run=run_id,
+                dossier=name,
+                bundle=bundle,
+                reason="bundle exists and verifies",
+            )
+            finish(
+                BatchRow(
+                    dossier=name,
+                    bundle=bundle,
+                    status="skipped",
+                    pages=existing.pages,
+                    flags=existing.flags,
+                    needs_review=existing.needs_review,
+                    seconds=round(time.monotonic() - t, 2),
+                )
+            )
         else:
-            journal.append("finished", run=run_id, dossier=name, bundle=bundle, status="failed",
-                           exit_code=existing.exit_code, error=existing.reason)
-            finish(BatchRow(dossier=name, bundle=bundle, status="failed", error=existing.reason,
-                            exit_code=existing.exit_code or int(ExitCode.OUTPUT)))
+            journal.append(
+                "finished",
+                run=run_id,
+                dossier=name,
+                bundle=bundle,
+                status="failed",
+                exit_code=existing.exit_code,
+                error=existing.reason,
+            )
+            finish(
+                BatchRow(
+                    dossier=name,
+                    bundle=bundle,
+                    status="failed",
+                    error=existing.reason,
+                    exit_code=existing.exit_code or int(ExitCode.OUTPUT),
+                )
+            )
 
     shared_signer = SerialSigner(signer) if signer is not None else None
     try:
         if todo:
             assert shared_signer is not None
-            _run_todo(todo, out_dir, profile, settings, shared_signer, journal, run_id, roots,
-                      stop, abandon, emit, finish, data_dir)
+            _run_todo(
+                todo,
+                out_dir,
+                profile,
+                settings,
+                shared_signer,
+                journal,
+                run_id,
+                roots,
+                stop,
+                abandon,
+                emit,
+                finish,
+                data_dir,
+            )
     finally:
         if own_signer and signer is not None:
             signer.close()
@@ -593,13 +632,22 @@ def batch_run(
     interrupted = stop.is_set() or abandon.is_set()
     final_rows = tuple(rows[name] for name in names)
     write_summary(out_dir, summary_fields(interrupted), final_rows)
-    journal.append("batch_finished", run=run_id, interrupted=interrupted,
-                   ok=sum(r.status == "ok" for r in final_rows),
-                   failed=sum(r.status == "failed" for r in final_rows))
+    journal.append(
+        "batch_finished",
+        run=run_id,
+        interrupted=interrupted,
+        ok=sum(r.status == "ok" for r in final_rows),
+        failed=sum(r.status == "failed" for r in final_rows),
+    )
     return BatchResult(
-        in_dir=in_dir, out_dir=out_dir, run_id=run_id, rows=final_rows,
-        seconds=round(time.monotonic() - started, 2), interrupted=interrupted,
-        summary_json=out_dir / SUMMARY_JSON, summary_csv=out_dir / SUMMARY_CSV,
+        in_dir=in_dir,
+        out_dir=out_dir,
+        run_id=run_id,
+        rows=final_rows,
+        seconds=round(time.monotonic() - started, 2),
+        interrupted=interrupted,
+        summary_json=out_dir / SUMMARY_JSON,
+        summary_csv=out_dir / SUMMARY_CSV,
         journal=journal.path,
     )
 
@@ -621,18 +669,34 @@ def _run_todo(
 ) -> None:
     workers = settings.workers or usable_cores()
     in_flight = settings.dossier_concurrency if workers > 1 else 1
-    with PagePool(workers) as pool, ThreadPoolExecutor(
-        max_workers=in_flight, thread_name_prefix="dossier"
-    ) as threads:
+    with (
+        PagePool(workers) as pool,
+        ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="dossier") as threads,
+    ):
         pending: set[Future[None]] = set()
         queue = list(todo)
         while queue or pending:
-            while queue and len(pending) < in_flight and not stop.is_set() \
-                    and not abandon.is_set():
+            while queue and len(pending) < in_flight and not stop.is_set() and not abandon.is_set():
                 folder, name, bundle = queue.pop(0)
-                pending.add(threads.submit(
-                    _one_dossier, folder, name, bundle, out_dir, profile, signer, pool,
-                    journal, run_id, roots, abandon, emit, finish, data_dir))
+                pending.add(
+                    threads.submit(
+                        _one_dossier,
+                        folder,
+                        name,
+                        bundle,
+                        out_dir,
+                        profile,
+                        signer,
+                        pool,
+                        journal,
+                        run_id,
+                        roots,
+                        abandon,
+                        emit,
+                        finish,
+                        data_dir,
+                    )
+                )
             if not pending:
                 break
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -667,38 +731,80 @@ def _one_dossier(
     row: BatchRow
     executor = pool.executor
     try:
-        result = run_dossier(folder, out_dir, profile=profile, signer=signer,
-                             on_event=on_event, executor=executor, data_dir=data_dir)
+        result = run_dossier(
+            folder,
+            out_dir,
+            profile=profile,
+            signer=signer,
+            on_event=on_event,
+            executor=executor,
+            data_dir=data_dir,
+        )
         report = _verify_new(result.bundle_path, roots)
         if report is not None:
-            row = BatchRow(dossier=name, bundle=bundle, status="failed", pages=result.pages,
-                           seconds=round(time.monotonic() - t, 2), error=report[0],
-                           exit_code=report[1])
+            row = BatchRow(
+                dossier=name,
+                bundle=bundle,
+                status="failed",
+                pages=result.pages,
+                seconds=round(time.monotonic() - t, 2),
+                error=report[0],
+                exit_code=report[1],
+            )
         else:
-            row = BatchRow(dossier=name, bundle=bundle, status="ok", pages=result.pages,
-                           flags=manifest_flag_codes(result.manifest),
-                           needs_review=result.needs_review,
-                           seconds=round(time.monotonic() - t, 2))
+            row = BatchRow(
+                dossier=name,
+                bundle=bundle,
+                status="ok",
+                pages=result.pages,
+                flags=manifest_flag_codes(result.manifest),
+                needs_review=result.needs_review,
+                seconds=round(time.monotonic() - t, 2),
+            )
     except AbandonedError:
         journal.append("abandoned", run=run_id, dossier=name, bundle=bundle)
         return
     except DigitizeError as exc:
-        row = BatchRow(dossier=name, bundle=bundle, status="failed", error=exc.one_line(),
-                       exit_code=int(exc.exit_code), seconds=round(time.monotonic() - t, 2))
+        row = BatchRow(
+            dossier=name,
+            bundle=bundle,
+            status="failed",
+            error=exc.one_line(),
+            exit_code=int(exc.exit_code),
+            seconds=round(time.monotonic() - t, 2),
+        )
     except BrokenProcessPool:
         pool.replace_broken(executor)
         if abandon.is_set():
             journal.append("abandoned", run=run_id, dossier=name, bundle=bundle)
             return
-        row = BatchRow(dossier=name, bundle=bundle, status="failed",
-                       error="a page worker died (out of memory or killed)",
-                       exit_code=int(ExitCode.INTERNAL), seconds=round(time.monotonic() - t, 2))
+        row = BatchRow(
+            dossier=name,
+            bundle=bundle,
+            status="failed",
+            error="a page worker died (out of memory or killed)",
+            exit_code=int(ExitCode.INTERNAL),
+            seconds=round(time.monotonic() - t, 2),
+        )
     except Exception as exc:  # noqa: BLE001 - one bad dossier must not stop the batch
-        row = BatchRow(dossier=name, bundle=bundle, status="failed",
-                       error=f"internal error: {type(exc).__name__}: {_one_line(exc)}",
-                       exit_code=int(ExitCode.INTERNAL), seconds=round(time.monotonic() - t, 2))
-    journal.append("finished", run=run_id, dossier=name, bundle=bundle, status=row.status,
-                   exit_code=row.exit_code, error=row.error, pages=row.pages)
+        row = BatchRow(
+            dossier=name,
+            bundle=bundle,
+            status="failed",
+            error=f"internal error: {type(exc).__name__}: {_one_line(exc)}",
+            exit_code=int(ExitCode.INTERNAL),
+            seconds=round(time.monotonic() - t, 2),
+        )
+    journal.append(
+        "finished",
+        run=run_id,
+        dossier=name,
+        bundle=bundle,
+        status=row.status,
+        exit_code=row.exit_code,
+        error=row.error,
+        pages=row.pages,
+    )
     finish(row)
 
 
@@ -717,6 +823,7 @@ def _verify_new(bundle: Path, roots: tuple[Path, ...]) -> tuple[str, int] | None
 
 
 __all__ = [
+    "AbandonedError",
     "BatchEvent",
     "BatchResult",
     "BatchRow",
@@ -736,7 +843,6 @@ __all__ = [
     "manifest_flag_codes",
     "paths_overlap",
     "read_journal",
-    "shared_page_pool",
     "sources_match",
     "trust_roots_for",
 ]

@@ -9,6 +9,15 @@ diacritics and with fuzzy matching, so OCR slips (``S6:``, ``ngay``) do not lose
 Every value carries its page, box and a confidence; a value that looks handwritten (low word
 confidence), disagrees with another field (notation vs type heading) or is missing a part is
 flagged for review: a flagged field is better than a confident wrong one.
+
+Real scans (issue 10) add: a number or day written by hand into the typed template's blank
+("Số:    /UBND-X", "ngày    tháng 02") is read as a scrawl, lost, or run into its neighbours, so
+number and date lines are parsed from the pieces of one printed row and tolerate gaps (the
+value is then flagged, e.g. ``2025-02-??``); a number set apart from its slash or digits taller
+than the printed year mark handwriting; number and date must sit in the header zone under the
+motto, in short lines (a "số …" reference in the body is no header); words that are no
+Vietnamese syllable or were read with low confidence flag organ and trích yếu, and known
+administrative names (organ types, ministries, provinces) get lost diacritics back.
 """
 
 from __future__ import annotations
@@ -69,10 +78,43 @@ def _is_caps(text: str) -> bool:
 
 # --- Vietnamese syllables: a word that is none is a misread ---------------------------------
 # Tone marks (combining, after NFD); the vowel-quality marks (circumflex, breve, horn) stay.
-_TONE_MARKS = {"\u0300": "grave", "\u0301": "acute", "\u0303": "tilde", "\u0309": "hook",
-               "\u0323": "dot"}
-_INITIALS = ("ngh", "ng", "nh", "ch", "gh", "gi", "kh", "ph", "qu", "th", "tr",
-             "b", "c", "d", "đ", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "x", "")
+_TONE_MARKS = {
+    "\u0300": "grave",
+    "\u0301": "acute",
+    "\u0303": "tilde",
+    "\u0309": "hook",
+    "\u0323": "dot",
+}
+_INITIALS = (
+    "ngh",
+    "ng",
+    "nh",
+    "ch",
+    "gh",
+    "gi",
+    "kh",
+    "ph",
+    "qu",
+    "th",
+    "tr",
+    "b",
+    "c",
+    "d",
+    "đ",
+    "g",
+    "h",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "x",
+    "",
+)
 _RHYMES = frozenset(
     """a ai ao au ay ac ach am an ang anh ap at ăc ăm ăn ăng ăp ăt âc âm ân âng âp ât âu ây
     e eo ec em en eng ep et ê êch êm ên ênh êp êt êu
@@ -161,21 +203,32 @@ def restore_admin_words(text: str) -> tuple[str, bool]:
     """``THÀNH PHÓ HÒ CHÍ MINH`` → ``THÀNH PHỐ HỒ CHÍ MINH``: words of a known administrative
     phrase get the phrase's diacritics (case as in ``text``). Returns the text and whether
     anything changed. Spelling variants (ỦY/UỶ, HÒA/HOÀ) are left as printed."""
+    restored, changed, _ = _restore(text)
+    return restored, changed
+
+
+def _restore(text: str) -> tuple[str, bool, set[str]]:
+    """``restore_admin_words`` plus the folded words that belong to a known phrase."""
     tokens = text.split()
     cores = [t.strip(_EDGE) for t in tokens]
     folded = [fold(c) for c in cores]
     changed = False
+    covered: set[str] = set()
     i = 0
     while i < len(tokens):
         for key, words in _PHRASES:
             n = len(key)
             if tuple(folded[i : i + n]) != key:
                 continue
+            covered.update(key)
             for j, word in enumerate(words):
                 core = cores[i + j]
-                want = word if core.isupper() or not core[1:] else word.capitalize()
                 if core.islower():
                     want = word.lower()
+                elif core.isupper():
+                    want = word
+                else:
+                    want = word.capitalize()
                 if _spelling_key(core) == _spelling_key(want):
                     continue
                 tokens[i + j] = tokens[i + j].replace(core, want, 1)
@@ -183,7 +236,7 @@ def restore_admin_words(text: str) -> tuple[str, bool]:
             i += n - 1
             break
         i += 1
-    return " ".join(tokens), changed
+    return " ".join(tokens), changed, covered
 
 
 def _spelling_key(word: str) -> tuple[str, tuple[str, ...]]:
@@ -256,40 +309,56 @@ _BODY_START = re.compile(r"^\s*(can cu|kinh gui|dieu \d|muc \d|chuong [ivx\d]|ph
 # --- parsers (public: unit-tested on OCR-noisy strings) ------------------------------------
 @dataclass(frozen=True)
 class NumberParse:
-    number: str | None  # None: the number was not printed/read (handwritten gap)
+    number: str | None  # None: the number was not printed/read (handwritten gap or scrawl)
     year: str | None
     notation: str
     span: tuple[int, int]  # of the whole "Số: …" match in the input text
     number_span: tuple[int, int] | None
     notation_span: tuple[int, int]
     corrected: bool = False  # notation spelling fixed (e.g. QD→QĐ)
+    number_text: str = ""  # what stands between "Số:" and the notation, as read
+    anchored: bool = True  # False: "Số" itself was not read, only "/NOTATION"
+    # "Số: 23 /BC-UBND": a space before the slash means the number was written or stamped
+    # into the blank the typed template leaves (typed numbers read "Số: 23/BC-UBND").
+    number_in_blank: bool = False
 
 
-# "Số" as OCR gives it, folded: so, s6, s0, sô→so; then ":" or a look-alike.
-_NUMBER_RE = re.compile(
-    r"(?<![a-z0-9])s\s?[o06]\s*[:;.,]?\s*"
-    r"(?P<number>[0-9a-z]{1,8})?\s*[/|]\s*"
-    r"(?:(?P<year>(?:19|20)\d\d)\s*[/|]\s*)?"
-    r"(?P<notation>[a-z][a-z0-9&.]*(?:\s?-\s?[a-z0-9&.]+)*)",
+# Folded text. "Số" as OCR gives it (so, s6, s0, sô→so), then ":" or a look-alike; the number
+# is whatever stands before the last "/" that opens the notation (handwriting reads as any
+# scrawl: "0+", "đ@", "4/35"), the notation is letters, digits and hyphens to the line end.
+_NUMBER_ANCHOR_RE = re.compile(r"^\W*s\s?[o06]\s*[:;.,]?")
+_NOTATION_RE = re.compile(
+    r"[/|]\s*(?:(?P<year>(?:19|20)\d\d)\s*[/|]\s*)?"
+    r"(?P<notation>[a-z][^\s/|-]*(?:\s?-\s?[^\s/|-]+)*?)[\W_]*$"
 )
 
 
 def parse_number_line(text: str) -> NumberParse | None:
-    """``Số: 60/KH-UBND``, ``Số:09/2025/TT-BKHCN``, ``S6: 60/KH-UBND``, ``Số: /UBND-TTHC``."""
+    """``Số: 60/KH-UBND``, ``Số:09/2025/TT-BKHCN``, ``S6: 60/KH-UBND``, ``Số: /UBND-TTHC``,
+    ``Số: 0+ /QĐ-BCĐ138`` (scrawl: no number), ``/CT-UBND`` (``Số`` lost: not anchored)."""
     text = unicodedata.normalize("NFC", text)
     folded = fold(text)
-    match = _NUMBER_RE.search(folded)
-    # "Số" opens the number line; "… Nghị quyết số 19/NQ-CP …" in prose is a reference.
-    if match is None or re.search(r"[^\W_]", folded[: match.start()]):
+    anchor = _NUMBER_ANCHOR_RE.match(folded)
+    if anchor is None:
+        # Only "/NOTATION" was read: the anchor and a handwritten number were lost.
+        if not re.match(r"^\W{0,2}[/|]", folded):
+            return None
+        start = 0
+    else:
+        start = anchor.end()
+    notation_match = _NOTATION_RE.search(folded, start)
+    if notation_match is None:
         return None
-    number = match.group("number")
-    number_value = None
-    if number:
-        number_value = number.translate(str.maketrans("oli", "011"))
-        if not number_value.isdigit():  # handwriting read as letters: no number, flagged
-            number_value, number = None, None
-    n0, n1 = match.span("notation")
-    notation = re.sub(r"\s+", "", text[n0:n1]).rstrip(".")
+    # "Số lượng …", "số 15/2020/TT-BGDĐT ngày …" in prose: the notation must end the line and
+    # only a short number may stand between the anchor and it.
+    middle_span = (start, notation_match.start())
+    middle = text[middle_span[0] : middle_span[1]].strip()
+    if len(middle) > 12 or len(middle.split()) > 3:
+        return None
+    n0, n1 = notation_match.span("notation")
+    notation = re.sub(r"\s+", "", text[n0:n1]).rstrip(".,;:!?)'\"")
+    if anchor is None and "-" not in notation:
+        return None
     parts = notation.split("-")
     corrected = False
     spelled = _valid_abbreviation(parts[0])
@@ -297,50 +366,81 @@ def parse_number_line(text: str) -> NumberParse | None:
         parts[0] = spelled
         corrected = True
     notation = "-".join(parts)
+    digits = middle.replace(" ", "").translate(str.maketrans("oOlI", "0011"))
+    number_value = digits if re.fullmatch(r"\d{1,6}", digits) else None
+    number_span = None
+    if middle:
+        m0 = text.index(middle, middle_span[0])
+        number_span = (m0, m0 + len(middle))
     return NumberParse(
         number=number_value,
-        year=match.group("year"),
+        year=notation_match.group("year"),
         notation=notation,
-        span=match.span(),
-        number_span=match.span("number") if number else None,
+        span=(anchor.start() if anchor else notation_match.start(), notation_match.end()),
+        number_span=number_span,
         notation_span=(n0, n1),
         corrected=corrected,
+        number_text=middle,
+        anchored=anchor is not None,
+        number_in_blank=bool(middle) and bool(re.search(r"\s[/|]", folded[start:n0])),
     )
 
 
 @dataclass(frozen=True)
 class DateParse:
     place: str | None
-    date: date | None  # None: day/month/year do not make a date
-    day_text: str
+    date: date | None  # None: day/month/year were not all read or do not make a date
+    day_text: str  # as read ("" when lost; a scrawl such as "Ø3" when handwritten)
     month_text: str
     year_text: str
     span: tuple[int, int]
     place_span: tuple[int, int] | None
     leading_zero_ok: bool  # ND 30: day < 10 and months 1–2 are written with a leading 0
 
+    @property
+    def partial(self) -> str:
+        """ISO-like value with ``??`` for the parts that were not read: ``2025-02-??``."""
+        day = self.day_text if re.fullmatch(r"\d{1,2}", self.day_text) else "??"
+        month = self.month_text if re.fullmatch(r"\d{1,2}", self.month_text) else "??"
+        return f"{self.year_text}-{month.zfill(2)}-{day.zfill(2)}"
 
+
+_DIGIT_LOOKALIKES = str.maketrans("oOlI", "0011")
+
+# "ngày … tháng … năm YYYY": day and month are often handwritten into printed gaps, so they
+# may be lost or read as any short scrawl; "ngày" itself may be lost with a handwritten day.
 _DATE_RE = re.compile(
-    r"(?:(?P<place>[^\W\d_][^,;:]*?)\s*[,.]?\s*)?"
-    r"ng[aà]y\s*(?P<day>[0-9oOlI]{1,2})\s*[,.]?\s*"
-    r"th[aá]ng\s*(?P<month>[0-9oOlI]{1,2})\s*[,.]?\s*"
-    r"n[aă]m\s*(?P<year>[0-9oOlI]{4})"
+    r"(?:(?P<place>[^\W\d_](?:[^\W\d_]|[ .\-])*?)\s*[,.]?\s*)?"
+    r"(?:ng[aà]?[yw]?(?![a-km-np-z])(?P<day>[^\s]{0,3}(?:\s+[^\s]{1,3})??)\s*[,.]?\s*)?"
+    r"th[aá]ng(?P<month>\s*[^\s]{0,3}?)\s*[,.]?\s*"
+    r"n[aă]m\s*(?P<year>[0-9oOlI]{4})(?!\d)"
 )
 
 
 def parse_date_line(text: str) -> DateParse | None:
-    """``Vĩnh Phúc, ngày 19 tháng 03 năm 2025`` → place and 2025-03-19, diacritics optional."""
+    """``Vĩnh Phúc, ngày 19 tháng 03 năm 2025`` → place and 2025-03-19, diacritics optional.
+    ``Quảng Ngãi, tháng 02 năm 2025`` (handwritten day lost) → date None, day_text ""."""
     text = unicodedata.normalize("NFC", text)
     folded = fold(text)
     match = _DATE_RE.search(folded)
     if match is None:
         return None
     digits = str.maketrans("oOlI", "0011")
-    day_t, month_t, year_t = (match.group(g).translate(digits) for g in ("day", "month", "year"))
-    try:
-        value: date | None = date(int(year_t), int(month_t), int(day_t))
-    except ValueError:
-        value = None
+
+    def part(name: str) -> str:
+        raw = (match.group(name) or "").strip(" ,.")
+        as_digits = raw.translate(digits)
+        if not raw or as_digits.isdigit():
+            return as_digits
+        return text[match.start(name) : match.end(name)].strip(" ,.")
+
+    day_t, month_t, year_t = part("day"), part("month"), match.group("year").translate(digits)
+    value: date | None = None
+    if day_t.isdigit() and month_t.isdigit():
+        try:
+            value = date(int(year_t), int(month_t), int(day_t))
+        except ValueError:
+            value = None
     place = place_span = None
     if match.group("place"):
         p0, p1 = match.span("place")
@@ -348,7 +448,9 @@ def parse_date_line(text: str) -> DateParse | None:
         place_span = (p0, p1)
         if not place:
             place = place_span = None
-    zero_ok = (int(day_t) >= 10 or len(day_t) == 2) and (int(month_t) >= 3 or len(month_t) == 2)
+    zero_ok = (not day_t.isdigit() or int(day_t) >= 10 or len(day_t) == 2) and (
+        not month_t.isdigit() or int(month_t) >= 3 or len(month_t) == 2
+    )
     return DateParse(
         place=place,
         date=value,
@@ -412,22 +514,79 @@ class _Line:
         ]
 
 
-def _lines_of(page: PageOcr, page_no: int) -> list[_Line]:
+def _line_from_words(
+    page_no: int, index: int, words: list[Word], bbox: BBox | None = None
+) -> _Line:
+    words = sorted(words, key=lambda w: w.bbox[0])
+    pos, offsets = 0, []
+    for w in words:
+        offsets.append((pos, pos + len(w.text)))
+        pos += len(w.text) + 1
+    box = bbox or _union([w.bbox for w in words]) or (0, 0, 0, 0)
+    return _Line(page_no, index, " ".join(w.text for w in words), box, words, offsets)
+
+
+def _motto_start(words: Sequence[Word], threshold: float) -> int | None:
+    """Index of the word where the national motto starts inside a longer line (the engine can
+    join "UBND TỈNH X" and "CỘNG HÒA XÃ HỘI …" on one row when the gap is narrow)."""
+    for k in range(1, len(words)):
+        if fold(words[k].text).startswith("cong"):
+            rest = " ".join(w.text for w in words[k : k + 8])
+            if similarity(rest, MOTTO) >= threshold:
+                return k
+    return None
+
+
+def _lines_of(page: PageOcr, page_no: int, threshold: float = 0.8) -> list[_Line]:
     lines = [_Line(page_no, i, line.text, line.bbox) for i, line in enumerate(page.lines)]
     for word in page.words:
         if 0 <= word.line < len(lines):
             lines[word.line].words.append(word)
+    out: list[_Line] = []
     for line in lines:
-        line.words.sort(key=lambda w: w.bbox[0])
+        if not line.words:
+            if line.text.strip():
+                out.append(line)
+            continue
         # Rebuild text from the words so that character offsets are exact.
-        if line.words:
-            pos, offsets = 0, []
-            for w in line.words:
-                offsets.append((pos, pos + len(w.text)))
-                pos += len(w.text) + 1
-            line.text = " ".join(w.text for w in line.words)
-            line.offsets = offsets
-    return [line for line in lines if line.text.strip()]
+        words = sorted(line.words, key=lambda w: w.bbox[0])
+        cut = _motto_start(words, threshold)
+        if cut is not None:
+            out.append(_line_from_words(page_no, line.index, words[:cut]))
+            out.append(_line_from_words(page_no, line.index, words[cut:]))
+        else:
+            out.append(_line_from_words(page_no, line.index, words, line.bbox))
+    return [line for line in out if line.text.strip()]
+
+
+def _same_row(a: _Line, b: _Line) -> bool:
+    overlap = min(a.bbox[3], b.bbox[3]) - max(a.bbox[1], b.bbox[1])
+    return overlap > 0.4 * min(a.height, b.height)
+
+
+def _row_pieces(lines: Sequence[_Line], width: int, split_x: float) -> list[_Line]:
+    """Each line, plus the join of pieces of one printed row on the same side of the header's
+    column split: a handwritten day or number the engine dropped leaves "Số:" | "/UBND-X"
+    or "Quảng Ngãi," | "tháng 02 năm 2025" as separate pieces of one row."""
+    out = list(lines)
+    for line in lines:
+        side = line.centre_x < split_x
+        row = [
+            other
+            for other in lines
+            if _same_row(line, other)
+            and (other.centre_x < split_x) == side
+            and other.bbox[2] - other.bbox[0] < 0.6 * width
+        ]
+        if len(row) < 2 or line is not min(row, key=lambda ln: ln.bbox[0]):
+            continue
+        row.sort(key=lambda ln: ln.bbox[0])
+        if any(b.bbox[0] - a.bbox[2] > 0.15 * width for a, b in zip(row, row[1:], strict=False)):
+            continue
+        words = [w for piece in row for w in piece.words]
+        if words:
+            out.append(_line_from_words(line.page, line.index, words))
+    return out
 
 
 def _union(boxes: Sequence[BBox]) -> BBox | None:
@@ -499,6 +658,7 @@ class _Header:
     motto: _Line | None
     number: tuple[_Line, NumberParse] | None
     date: tuple[_Line, DateParse] | None
+    split_x: float = 0.0  # x between the left (organ, number) and right (motto, date) columns
 
     @property
     def found(self) -> bool:
@@ -520,42 +680,61 @@ def _near_received_stamp(line: _Line, lines: Sequence[_Line]) -> bool:
 
 
 def _find_header(page: PageOcr, page_no: int, settings: ExtractSettings) -> _Header:
-    lines = _lines_of(page, page_no)
+    lines = _lines_of(page, page_no, settings.phrase_match)
     width, height = page.width_px or 1, page.height_px or 1
     motto = None
     for line in lines:
         if line.bbox[1] < 0.5 * height and similarity(line.text, MOTTO) >= settings.phrase_match:
             motto = line
             break
+    heights = sorted(line.height for line in lines) or [1]
+    line_height = max(heights[len(heights) // 2], 1)
+    # The motto column starts where the right header column starts; without it, mid-page.
+    split_x = 0.5 * width
+    if motto is not None and 0.25 * width < motto.bbox[0] < 0.6 * width:
+        split_x = motto.bbox[0] - 0.02 * width
+
+    def in_zone(line: _Line) -> bool:
+        # Number and date stand a few lines under the motto, never far below it.
+        return motto is not None and (
+            motto.bbox[1] - 2 * line_height <= line.bbox[1] <= motto.bbox[3] + 7 * line_height
+        )
+
+    pieces = _row_pieces(lines, width, split_x)
     numbers: list[tuple[float, _Line, NumberParse]] = []
-    for line in lines:
+    for line in pieces:
         parsed = parse_number_line(line.text)
-        if parsed is None:
+        # The number line is short: "số 15/2020/TT-BGDĐT" inside a body line is a reference.
+        if parsed is None or line.bbox[2] - line.bbox[0] > 0.55 * width:
             continue
-        score = 0.0
-        if line.centre_x < 0.5 * width:
-            score += 2  # the number sits in the left header column
-        if motto is not None and motto.bbox[1] <= line.bbox[1] <= motto.bbox[3] + 8 * motto.height:
-            score += 2
+        score = 2.0 if line.centre_x < split_x else -2.0  # the left header column
+        if motto is not None:
+            score += 2 if in_zone(line) else -3
         if _near_received_stamp(line, lines):
             score -= 4
         if parsed.number is None:
             score -= 0.5
+        if not parsed.anchored:
+            score -= 1
+        score += 0.01 * len(line.words)  # the joined row over its pieces
         numbers.append((score, line, parsed))
     dates: list[tuple[float, _Line, DateParse]] = []
-    for line in lines:
+    for line in pieces:
         parsed_date = parse_date_line(line.text)
-        if parsed_date is None:
+        if parsed_date is None or line.bbox[2] - line.bbox[0] > 0.6 * width:
             continue
-        score = 0.0
-        if line.centre_x > 0.45 * width:
-            score += 1
-        if motto is not None and motto.bbox[1] <= line.bbox[1] <= motto.bbox[3] + 8 * motto.height:
-            score += 2
+        if parsed_date.place is not None and len(parsed_date.place.split()) > 6:
+            continue  # "Căn cứ Luật … ngày …": prose, not a place
+        score = 1.0 if line.centre_x > split_x else -1.0
+        if motto is not None:
+            score += 2 if in_zone(line) else -3
         if parsed_date.date is not None:
             score += 1
+        if parsed_date.place is not None:
+            score += 0.5
         if _near_received_stamp(line, lines):
             score -= 4
+        score += 0.01 * len(line.words)
         dates.append((score, line, parsed_date))
     best_number = max(numbers, key=lambda t: t[0], default=None)
     best_date = max(dates, key=lambda t: t[0], default=None)
@@ -565,13 +744,18 @@ def _find_header(page: PageOcr, page_no: int, settings: ExtractSettings) -> _Hea
         best_date = None
     # Same row as the number is the strongest date evidence: prefer it when present.
     if best_number is not None:
+        number_line = best_number[1]
         row = [
             t
             for t in dates
-            if abs(t[1].bbox[1] - best_number[1].bbox[1]) < 1.5 * best_number[1].height
+            if abs(t[1].bbox[1] - number_line.bbox[1]) < 1.5 * number_line.height
+            and t[1].centre_x > split_x
         ]
         if row:
             best_date = max(row, key=lambda t: t[0])
+    if motto is None and best_number is not None and best_date is None:
+        # Away from a motto, a lone "Số: …" line is as likely a reference or an annex.
+        best_number = None
     return _Header(
         page=page_no,
         lines=lines,
@@ -580,6 +764,7 @@ def _find_header(page: PageOcr, page_no: int, settings: ExtractSettings) -> _Hea
         motto=motto,
         number=(best_number[1], best_number[2]) if best_number else None,
         date=(best_date[1], best_date[2]) if best_date else None,
+        split_x=split_x,
     )
 
 
@@ -590,29 +775,48 @@ def _read_number(header: _Header, out: _Fields) -> None:
     line, parsed = header.number
     settings = out.settings
     notation_words = line.words_in(parsed.notation_span)
-    note = "notation spelling corrected (Đ)" if parsed.corrected else None
-    out.add("code_notation", parsed.notation, header.page, notation_words, note=note)
+    notes = ["notation spelling corrected (Đ)"] if parsed.corrected else []
+    review = False
+    if not parsed.anchored:
+        review = True
+        notes.append('"Số:" not read')
+    odd = sorted({ch for ch in parsed.notation if not (ch.isalnum() or ch in "&.-")})
+    if odd or not re.fullmatch(r"[^\W\d_][\w&.]*(-[\w&.]+)*", parsed.notation):
+        review = True
+        notes.append("unexpected characters in the notation: " + "".join(odd))
+    out.add(
+        "code_notation",
+        parsed.notation,
+        header.page,
+        notation_words,
+        review=review,
+        note="; ".join(notes) or None,
+    )
     if parsed.number is None:
+        read = f" (read as {parsed.number_text!r})" if parsed.number_text else ""
         out.add(
             "code_number",
             "",
             header.page,
-            line.words_in(parsed.span),
+            line.words_in(parsed.number_span or parsed.span),
             confidence=0.0,
             review=True,
-            note="number not read (handwritten or blank)",
+            note=f"number not read (handwritten or blank){read}",
         )
     else:
         words = line.words_in(parsed.number_span or parsed.span)
-        conf = _confidence(words)
-        review = conf < settings.min_number_confidence
+        notes = []
+        if _confidence(words) < settings.min_number_confidence:
+            notes.append("digits read with low confidence (handwritten?)")
+        if parsed.number_in_blank:
+            notes.append("number filled into the blank before the slash (handwritten or stamped)")
         out.add(
             "code_number",
             parsed.number,
             header.page,
             words,
-            review=review,
-            note="digits read with low confidence (handwritten?)" if review else None,
+            review=bool(notes),
+            note="; ".join(notes) or None,
         )
     if parsed.year:
         out.add("code_year", parsed.year, header.page, line.words_in(parsed.span))
@@ -625,23 +829,31 @@ def _read_date(header: _Header, out: _Fields) -> None:
     settings = out.settings
     words = line.words_in(parsed.span)
     if parsed.place:
+        place, restored = restore_admin_words(parsed.place)
         out.add(
             "issued_place",
-            parsed.place,
+            place,
             header.page,
             line.words_in(parsed.place_span or parsed.span),
+            note="diacritics restored from the place-name list" if restored else None,
         )
     number_words = [w for w in words if any(ch.isdigit() for ch in w.text)]
     digits_conf = _confidence(number_words)
     if parsed.date is None:
+        unread = [
+            part
+            for part, text in (("day", parsed.day_text), ("month", parsed.month_text))
+            if not text.isdigit()
+        ]
+        note = f"{' and '.join(unread)} not read (handwritten?)" if unread else "not a valid date"
         out.add(
             "issued_date",
-            f"{parsed.year_text}-{parsed.month_text}-{parsed.day_text}",
+            parsed.partial,
             header.page,
             words,
             confidence=0.0,
             review=True,
-            note="not a valid date",
+            note=note,
         )
         return
     notes = []
@@ -652,6 +864,23 @@ def _read_date(header: _Header, out: _Fields) -> None:
     if not parsed.leading_zero_ok:
         review = True
         notes.append("day < 10 or month 1–2 without a leading zero (ND 30)")
+    # Handwritten day or month digits stand taller than the printed year beside them.
+    year_words = [w for w in words if parsed.year_text in w.text.translate(_DIGIT_LOOKALIKES)]
+    if year_words:
+        printed = year_words[-1].bbox[3] - year_words[-1].bbox[1]
+        filled = [
+            w
+            for w in words
+            if w not in year_words
+            and re.fullmatch(r"\W*\d{1,2}\W*", w.text)
+            and w.bbox[3] - w.bbox[1] > 1.15 * printed
+        ]
+        if filled:
+            review = True
+            notes.append("day/month digits taller than the printed year (handwritten?)")
+    if not 1945 <= parsed.date.year <= date.today().year + 1:
+        review = True
+        notes.append(f"year {parsed.date.year} out of range")
     out.add(
         "issued_date",
         parsed.date.isoformat(),
@@ -661,6 +890,52 @@ def _read_date(header: _Header, out: _Fields) -> None:
         review=review,
         note="; ".join(notes) or None,
     )
+
+
+def _text_field(
+    out: _Fields,
+    name: str,
+    lines: Sequence[_Line],
+    page: int,
+    *,
+    restore: bool = False,
+    confidence: float | None = None,
+    note: str | None = None,
+    review: bool = False,
+) -> None:
+    """A field made of printed text lines: flagged when a word was read with low confidence
+    or is no Vietnamese syllable (a lost or changed diacritic); known administrative names
+    get their diacritics back first (a word so restored is trusted)."""
+    settings = out.settings
+    texts: list[str] = []
+    weak: list[Word] = []
+    restored_any = False
+    for line in lines:
+        text, known = _strip_marks(line.text), set[str]()
+        if restore:
+            text, restored, known = _restore(text)
+            restored_any |= restored
+        texts.append(text)
+        for word in line.words:
+            if word.confidence / 100 < settings.min_text_word_confidence:
+                if fold(word.text.strip(_EDGE)) not in known:
+                    weak.append(word)
+    value = " ".join(t for t in texts if t)
+    notes = [note] if note else []
+    if restored_any:
+        notes.append("diacritics restored from the administrative-name list")
+    if weak:
+        review = True
+        notes.append("low-confidence words: " + ", ".join(repr(w.text) for w in weak[:4]))
+    bad = misread_words(value) if settings.check_syllables else []
+    if bad:
+        review = True
+        notes.append("not Vietnamese syllables (misread?): " + ", ".join(bad[:4]))
+    words = [w for line in lines for w in line.words]
+    conf = confidence
+    if conf is None:
+        conf = sum(w.confidence for w in words) / len(words) / 100 if words else 0.0
+    out.add(name, value, page, words, confidence=conf, review=review, note="; ".join(notes) or None)
 
 
 def _read_organ(header: _Header, out: _Fields) -> None:
@@ -673,41 +948,48 @@ def _read_organ(header: _Header, out: _Fields) -> None:
         bottom = header.motto.bbox[3] + 4 * header.motto.height
     if bottom is None:
         return
+    right_edge = min(0.62 * header.width, header.split_x + 0.05 * header.width)
     block = [
         line
         for line in header.lines
         if line.bbox[3] <= bottom + 2
         and line.bbox[1] >= top_limit
-        and line.bbox[2] < 0.62 * header.width
+        and line.bbox[2] < right_edge
         and line.centre_x < 0.45 * header.width
         and _is_caps(line.text)
         and line is not header.motto
-        and not re.search(r"[/:]|\bden\b", line.folded)  # number line, received stamp
+        and not re.search(r"[/:]|\bden\b", fold(_strip_marks(line.text)))  # "Số:", stamp
+    ]
+    if not block:
+        return
+    # Specks and seal strokes read as one capital ("R") are not organ lines.
+    tallest = max(line.height for line in block)
+    block = [
+        line
+        for line in block
+        if line.height >= 0.5 * tallest and sum(ch.isalpha() for ch in line.text) >= 2
     ]
     block.sort(key=lambda line: line.bbox[1])
     if not block:
         return
-    texts = [_strip_marks(line.text) for line in block]
+    texts = [fold(_strip_marks(line.text)) for line in block]
     # "ỦY BAN NHÂN DÂN / TỈNH X" is one organ over two lines; otherwise the first line is the
     # parent organ (cơ quan chủ quản) and the rest the issuing organ.
     one_organ = (
         len(block) >= 2
-        and fold(texts[1]).startswith(_LEVEL_WORDS)
-        and re.fullmatch(r"(uy ban nhan dan|hoi dong nhan dan|ubnd|hdnd)", fold(texts[0]).strip())
+        and texts[1].startswith(_LEVEL_WORDS)
+        and re.fullmatch(r"(uy ban nhan dan|hoi dong nhan dan|ubnd|hdnd)", texts[0].strip())
     )
     if len(block) == 1 or one_organ:
         organ_lines, parent = block, None
     else:
         parent, organ_lines = block[0], block[1:]
     if parent is not None:
-        out.add("parent_organ", _strip_marks(parent.text), header.page, parent.words)
-    organ_words = [w for line in organ_lines for w in line.words]
-    out.add(
-        "organ_name",
-        " ".join(_strip_marks(line.text) for line in organ_lines),
-        header.page,
-        organ_words,
-    )
+        _text_field(out, "parent_organ", [parent], header.page, restore=True)
+    _text_field(out, "organ_name", organ_lines, header.page, restore=True)
+
+
+_VV = re.compile(r"^\W*v\s*[/|l1]\s*[vwy]\b")
 
 
 def _read_type_and_subject(header: _Header, out: _Fields) -> None:
@@ -732,6 +1014,7 @@ def _read_type_and_subject(header: _Header, out: _Fields) -> None:
             type_line = (line, matched)
             break
     subject_lines: list[_Line] = []
+    subject_note = None
     if type_line is not None:
         line, (name, ratio) = type_line
         out.add(
@@ -755,29 +1038,45 @@ def _read_type_and_subject(header: _Header, out: _Fields) -> None:
             subject_lines.append(nxt)
             previous = nxt
     else:
-        for line in candidates:
-            if re.match(r"\s*v\s*/\s*v\b", line.folded) and line.centre_x < 0.5 * width:
-                subject_lines = [line]
-                for nxt in candidates[candidates.index(line) + 1 :]:
-                    if (
-                        nxt.centre_x >= 0.5 * width
-                        or nxt.bbox[1] - subject_lines[-1].bbox[3] > 1.2 * max(line.height, 1)
-                        or _BODY_START.match(nxt.folded)
-                    ):
-                        break
-                    subject_lines.append(nxt)
-                break
-        if subject_lines:
+        left = [line for line in candidates if line.centre_x < header.split_x]
+        start = next((line for line in left if _VV.match(line.folded)), None)
+        if start is None and header.number is not None:
+            # Công văn whose "V/v" was lost (stamp, faint print): the lines right under the
+            # number in the left column, flagged.
+            number_line = header.number[0]
+            start = next(
+                (
+                    line
+                    for line in left
+                    if 0 <= line.bbox[1] - number_line.bbox[3] < 1.5 * max(number_line.height, 1)
+                    and not _is_caps(line.text)
+                    and not _BODY_START.match(line.folded)
+                ),
+                None,
+            )
+            subject_note = '"V/v" not read'
+        if start is not None:
+            subject_lines = [start]
+            for nxt in left[left.index(start) + 1 :]:
+                if nxt.bbox[1] - subject_lines[-1].bbox[3] > 1.2 * max(start.height, 1) or (
+                    _BODY_START.match(nxt.folded)
+                ):
+                    break
+                subject_lines.append(nxt)
+        if subject_lines and subject_note is None:
             out.add("type_name", CONG_VAN, header.page, subject_lines[0].words[:1], confidence=0.9)
     if subject_lines:
-        words = [w for line in subject_lines for w in line.words]
-        out.add(
+        _text_field(
+            out,
             "subject",
-            " ".join(line.text.strip() for line in subject_lines),
+            subject_lines,
             header.page,
-            words,
-            confidence=sum(w.confidence for w in words) / len(words) / 100 if words else 0.0,
+            note=subject_note,
+            review=subject_note is not None,
         )
+
+
+VBHN = "VĂN BẢN HỢP NHẤT"
 
 
 def _check_notation_type(out: _Fields) -> None:
@@ -787,18 +1086,25 @@ def _check_notation_type(out: _Fields) -> None:
         return
     implied = type_of_notation(notation.value)
     if type_field is None:
-        if implied is not None:
-            # No heading read: the notation says which type it is, but a human should confirm.
-            out.add(
-                "type_name",
-                implied,
-                notation.page,
-                (),
-                confidence=0.5,
-                review=True,
-                note=f"type inferred from notation {notation.value}",
-                bbox=notation.bbox,
-            )
+        # No heading read: the notation says which type it is (a notation without a type
+        # abbreviation is a công văn's), but a human should confirm.
+        out.add(
+            "type_name",
+            implied or CONG_VAN,
+            notation.page,
+            (),
+            confidence=0.5,
+            review=True,
+            note=f"no type heading read; type inferred from notation {notation.value}",
+            bbox=notation.bbox,
+        )
+        return
+    if implied == VBHN and type_field.value not in (VBHN, CONG_VAN):
+        # A consolidated text keeps the heading of the type it consolidates (Luật Ban hành
+        # VBQPPL, hợp nhất văn bản): "THÔNG TƯ" + VBHN-… is a consolidated thông tư.
+        out.items["type_name"] = type_field.model_copy(
+            update={"value": f"{type_field.value} ({VBHN})"}
+        )
         return
     if implied is None and type_field.value != CONG_VAN:
         note = f"notation {notation.value} has no type abbreviation for {type_field.value}"
@@ -876,10 +1182,10 @@ def extract_fields(
     out = _Fields(settings)
     first = _find_header(pages[0], 1, settings)
     header = first
-    if first.number is None or first.date is None:
+    if first.number is None:
         for index in order[1:]:
             other = _find_header(pages[index], index + 1, settings)
-            if other.number is not None and (other.date is not None or first.number is None):
+            if other.number is not None and other.date is not None:
                 header = other
                 break
     if not (first.found or header.found):

@@ -15,6 +15,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
@@ -135,6 +137,20 @@ class DossierResult(FrozenModel):
 def _init_worker() -> None:
     # One tesseract thread per worker: parallelism comes from the pool (facts.md: 4x faster).
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    # Ctrl-C belongs to the parent: a terminal sends SIGINT to the whole process group, and a
+    # worker dying of it would break the pool under the dossier the parent is finishing.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A parent killed with SIGKILL cannot shut its pool down; workers notice the orphaning and
+    # leave instead of waiting forever on a queue nobody will write to.
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
 
 
 def process_page(
@@ -183,11 +199,14 @@ def page_pool(workers: int = 0) -> Iterator[Executor | None]:
     if count <= 1:
         yield None
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        max_workers=count, mp_context=context, initializer=_init_worker
-    ) as pool:
+    with new_process_pool(count) as pool:
         yield pool
+
+
+def new_process_pool(count: int) -> ProcessPoolExecutor:
+    """``count`` spawn-started page workers (see ``page_pool`` for why spawn)."""
+    return ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker)
 
 
 def _run_pages(

@@ -34,6 +34,34 @@ class PipelineSettings(FrozenModel):
     strict: bool = False  # True: any page flagged for review fails the dossier
 
 
+# Batch and watch settings live here, not in their modules: those modules build on the
+# profile (and the pipeline), so defining them there would make the import circular.
+class BatchSettings(FrozenModel):
+    """``digitize batch`` (``Profile.batch``)."""
+
+    workers: int = 0  # page workers shared by the batch; 0 = number of usable cores
+    dossier_concurrency: int = Field(default=2, ge=1, le=8)  # dossiers in flight over the pool
+    verify_existing: bool = True  # resume: an existing bundle must verify to be skipped
+
+
+class WatchSettings(FrozenModel):
+    """``digitize watch`` (``Profile.watch``)."""
+
+    quiet_seconds: float = Field(default=30.0, gt=0)  # no change this long = complete
+    markers: tuple[str, ...] = ("READY", ".ready")  # written last by the station
+    marker_settle_seconds: float = Field(default=2.0, ge=0)
+    require_marker: bool = False  # ignore the quiet-period rule
+    rescan_seconds: float = Field(default=60.0, gt=0)  # full rescan: the safety net
+    poll: bool = False  # stat polling instead of inotify (CIFS/NFS deliver no events)
+    poll_interval_ms: int = Field(default=1000, ge=100)
+    tick_ms: int = Field(default=1000, ge=50)  # how often pending dossiers are looked at
+    done_dir: str = "done"  # relative to INBOX, or absolute on the same file system
+    quarantine_dir: str = "quarantine"
+    duplicate_dir: str = "duplicate"
+    workers: int = 0  # page workers; 0 = number of usable cores
+    verify: bool = True  # verify every new bundle before the input moves to done/
+
+
 class Profile(FrozenModel):
     name: str = "default"
     description: str = ""
@@ -45,6 +73,8 @@ class Profile(FrozenModel):
     sign: SigningSettings = Field(default_factory=SigningSettings)
     bundle: BundleSettings = Field(default_factory=BundleSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
 
 
 def bundled_profile_dir() -> Path:

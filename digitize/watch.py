@@ -55,8 +55,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
-
 import digitize
 from digitize import __version__
 from digitize.batch import (
@@ -81,7 +79,7 @@ from digitize.errors import (
 from digitize.ingest import natural_key
 from digitize.models import FrozenModel
 from digitize.pipeline import Event, run_dossier
-from digitize.profiles import Profile, load_profile
+from digitize.profiles import Profile, WatchSettings, load_profile
 from digitize.sign import DigitiserSigner, open_signer
 from digitize.util import fsync_path, sha256_file, write_atomic
 
@@ -92,24 +90,6 @@ PROCESSING = "processing"
 REASON_SUFFIX = ".reason.json"
 
 Outcome = Literal["done", "quarantined", "duplicate"]
-
-
-class WatchSettings(FrozenModel):
-    """Watch-folder knobs (proposed as ``Profile.watch``; today passed by the caller)."""
-
-    quiet_seconds: float = Field(default=30.0, gt=0)  # no change this long = complete
-    markers: tuple[str, ...] = ("READY", ".ready")  # written last by the station
-    marker_settle_seconds: float = Field(default=2.0, ge=0)
-    require_marker: bool = False  # ignore the quiet-period rule
-    rescan_seconds: float = Field(default=60.0, gt=0)  # full rescan: the safety net
-    poll: bool = False  # stat polling instead of inotify (CIFS/NFS deliver no events)
-    poll_interval_ms: int = Field(default=1000, ge=100)
-    tick_ms: int = Field(default=1000, ge=50)  # how often pending dossiers are looked at
-    done_dir: str = "done"  # relative to INBOX, or absolute on the same file system
-    quarantine_dir: str = "quarantine"
-    duplicate_dir: str = "duplicate"
-    workers: int = 0  # page workers; 0 = number of usable cores
-    verify: bool = True  # verify every new bundle before the input moves to done/
 
 
 WatchEventKind = Literal["started", "taken", "progress", "outcome", "notice", "stopped"]
@@ -184,22 +164,28 @@ def check_watch_setup(inbox: Path, out_dir: Path, settings: WatchSettings) -> In
         raise ConfigError("inbox folder not found (or not a folder)", path=inbox)
     real_inbox = Path(os.path.realpath(inbox))
     if real_inbox == Path(real_inbox.anchor) or real_inbox == Path.home().resolve():
-        raise UnsafePathError("the inbox is a file-system root or a home folder: every "
-                              "folder in it would be taken as a dossier and moved", path=inbox)
+        raise UnsafePathError(
+            "the inbox is a file-system root or a home folder: every "
+            "folder in it would be taken as a dossier and moved",
+            path=inbox,
+        )
     if paths_overlap(inbox, out_dir):
         raise UnsafePathError(
-            "the output folder overlaps the inbox (one is inside the other)", path=out_dir,
+            "the output folder overlaps the inbox (one is inside the other)",
+            path=out_dir,
             hint="keep OUT outside INBOX: bundles must never be taken as dossiers",
         )
     for installed in installation_dirs():
         if paths_overlap(inbox, installed):
             raise UnsafePathError(
                 f"the inbox overlaps the digitize installation ({installed}): its folders "
-                "would be moved", path=inbox)
+                "would be moved",
+                path=inbox,
+            )
         if paths_overlap(out_dir, installed):
             raise UnsafePathError(
-                f"the output folder overlaps the digitize installation ({installed})",
-                path=out_dir)
+                f"the output folder overlaps the digitize installation ({installed})", path=out_dir
+            )
     layout = InboxLayout(
         inbox=inbox,
         out_dir=out_dir,
@@ -212,20 +198,23 @@ def check_watch_setup(inbox: Path, out_dir: Path, settings: WatchSettings) -> In
     )
     for folder in (layout.done, layout.quarantine, layout.duplicate):
         if paths_overlap(folder, out_dir):
-            raise UnsafePathError("a done/quarantine/duplicate folder overlaps the output",
-                                  path=folder)
+            raise UnsafePathError(
+                "a done/quarantine/duplicate folder overlaps the output", path=folder
+            )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         for folder in (layout.processing, layout.done, layout.quarantine, layout.duplicate):
             folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create a working folder: {exc.strerror}",
-                          path=exc.filename or inbox) from None
+        raise OutputError(
+            f"cannot create a working folder: {exc.strerror}", path=exc.filename or inbox
+        ) from None
     for folder in (layout.done, layout.quarantine, layout.duplicate):
         if not _same_filesystem(folder, inbox):
             raise ConfigError(
-                "this folder is on another file system than the inbox: moves would not be "
-                "atomic", path=folder)
+                "this folder is on another file system than the inbox: moves would not be atomic",
+                path=folder,
+            )
     return layout
 
 
@@ -244,8 +233,13 @@ def snapshot(folder: Path) -> Snapshot:
                 st = os.lstat(path)
             except FileNotFoundError:
                 continue
-            kind = "link" if stat.S_ISLNK(st.st_mode) else "dir" if stat.S_ISDIR(st.st_mode) \
+            kind = (
+                "link"
+                if stat.S_ISLNK(st.st_mode)
+                else "dir"
+                if stat.S_ISDIR(st.st_mode)
                 else "file"
+            )
             size = st.st_size if kind == "file" else 0
             items.append((path.relative_to(folder).as_posix(), kind, size, st.st_mtime_ns))
     return tuple(sorted(items))
@@ -260,8 +254,7 @@ def unsafe_links(folder: Path) -> list[str]:
             path = Path(root) / name
             if path.is_symlink():
                 target = Path(os.path.realpath(path))
-                if not target.exists() or (target != real_root and real_root not in
-                                           target.parents):
+                if not target.exists() or (target != real_root and real_root not in target.parents):
                     bad.append(path.relative_to(folder).as_posix())
     return bad
 
@@ -324,7 +317,9 @@ class InboxWatcher:
         trust_roots: tuple[Path, ...] | None = None,
     ) -> None:
         self.profile = profile or load_profile()
-        self.settings = settings or WatchSettings(workers=self.profile.pipeline.workers)
+        self.settings = settings or self.profile.watch.model_copy(
+            update={"workers": self.profile.pipeline.workers}
+        )
         self.layout = check_watch_setup(Path(inbox), Path(out_dir), self.settings)
         self.on_event = on_event
         self.data_dir = data_dir
@@ -359,10 +354,17 @@ class InboxWatcher:
     def run(self, stop: threading.Event, abandon: threading.Event | None = None) -> WatchStats:
         abandon = abandon or threading.Event()
         with self._locked():
-            self.journal.append("watch_started", tool_version=__version__,
-                                inbox=str(self.layout.inbox), out=str(self.layout.out_dir))
-            self._emit("started", message=f"watching {self.layout.inbox} → "
-                       f"{self.layout.out_dir} ({'polling' if self.settings.poll else 'inotify'})")
+            self.journal.append(
+                "watch_started",
+                tool_version=__version__,
+                inbox=str(self.layout.inbox),
+                out=str(self.layout.out_dir),
+            )
+            self._emit(
+                "started",
+                message=f"watching {self.layout.inbox} → "
+                f"{self.layout.out_dir} ({'polling' if self.settings.poll else 'inotify'})",
+            )
             try:
                 self._load_journal()
                 self._recover(stop, abandon)
@@ -383,8 +385,7 @@ class InboxWatcher:
             finally:
                 self._close()
                 self.journal.append("watch_stopped", **self.stats)
-                self._emit("stopped", message=", ".join(f"{k} {v}"
-                                                        for k, v in self.stats.items()))
+                self._emit("stopped", message=", ".join(f"{k} {v}" for k, v in self.stats.items()))
         return WatchStats(**self.stats)
 
     def _changes(self, stop: threading.Event) -> Iterator[set[str]]:
@@ -430,8 +431,10 @@ class InboxWatcher:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise UnsafePathError("another digitize watch is already running on this inbox",
-                                      path=self.layout.inbox) from None
+                raise UnsafePathError(
+                    "another digitize watch is already running on this inbox",
+                    path=self.layout.inbox,
+                ) from None
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
             yield
@@ -470,8 +473,11 @@ class InboxWatcher:
                     present.add(entry.name)
                     self._refresh(entry.name)
                 else:
-                    self._notice_once(f"file:{entry.name}", f"ignored a loose file in the "
-                                      f"inbox (dossiers are folders): {nfc(entry.name)}")
+                    self._notice_once(
+                        f"file:{entry.name}",
+                        f"ignored a loose file in the "
+                        f"inbox (dossiers are folders): {nfc(entry.name)}",
+                    )
         for name in list(self._candidates):
             if name not in present:
                 del self._candidates[name]
@@ -522,14 +528,20 @@ class InboxWatcher:
     def _load_journal(self) -> None:
         records = read_journal(self.layout.journal)
         for record in records:
-            if record.get("event") == "finished" and record.get("status") == "done" \
-                    and record.get("content_sha256"):
+            if (
+                record.get("event") == "finished"
+                and record.get("status") == "done"
+                and record.get("content_sha256")
+            ):
                 self._done_hashes[record["content_sha256"]] = (
-                    record.get("dossier", ""), record.get("destination", ""))
+                    record.get("dossier", ""),
+                    record.get("destination", ""),
+                )
         # reason.json files lost to a crash between the move and the write
         for record in records:
             if record.get("event") != "finished" or record.get("status") not in (
-                "quarantined", "duplicate"
+                "quarantined",
+                "duplicate",
             ):
                 continue
             destination = Path(record.get("destination", ""))
@@ -560,27 +572,42 @@ class InboxWatcher:
             claim_id = info["claim"] if info else f"recovered-{uuid.uuid4().hex[:8]}"
             if info and info["finished"] is not None:
                 record = info["finished"]
-                self._move(path, record["status"], name, claim_id, record.get("reason", {}),
-                           recorded=record)
+                self._move(
+                    path,
+                    record["status"],
+                    name,
+                    claim_id,
+                    record.get("reason", {}),
+                    recorded=record,
+                )
                 self.stats["recovered"] += 1
                 continue
-            self._emit("notice", dossier=nfc(name),
-                       message="resuming a dossier left in processing by a previous run")
+            self._emit(
+                "notice",
+                dossier=nfc(name),
+                message="resuming a dossier left in processing by a previous run",
+            )
             self._process_claimed(path, name, claim_id, stop, abandon, recovering=True)
 
     # -- taking one dossier ---------------------------------------------------------------------
-    def _take(self, candidate: _Candidate, stop: threading.Event,
-              abandon: threading.Event) -> None:
+    def _take(self, candidate: _Candidate, stop: threading.Event, abandon: threading.Event) -> None:
         name = candidate.path.name
         self._candidates.pop(name, None)
         claimed = self.layout.processing / name
         if os.path.lexists(claimed):
-            self._notice_once(f"busy:{name}", f"{nfc(name)}: a dossier of the same name is "
-                              "still in processing; it waits")
+            self._notice_once(
+                f"busy:{name}",
+                f"{nfc(name)}: a dossier of the same name is still in processing; it waits",
+            )
             return
         claim_id = uuid.uuid4().hex[:12]
-        self.journal.append("claimed", claim=claim_id, dossier=name,
-                            marker=candidate.has_marker, files=len(candidate.snapshot))
+        self.journal.append(
+            "claimed",
+            claim=claim_id,
+            dossier=name,
+            marker=candidate.has_marker,
+            files=len(candidate.snapshot),
+        )
         try:
             os.rename(candidate.path, claimed)
         except FileNotFoundError:
@@ -589,60 +616,96 @@ class InboxWatcher:
             self._notice_once(f"claim:{name}", f"{nfc(name)}: cannot claim: {exc.strerror}")
             return
         fsync_path(self.layout.processing)
-        why = ("symbolic link" if claimed.is_symlink() else "marker found"
-               if candidate.has_marker else "quiet period over")
+        why = (
+            "symbolic link"
+            if claimed.is_symlink()
+            else "marker found"
+            if candidate.has_marker
+            else "quiet period over"
+        )
         self._emit("taken", dossier=nfc(name), message=why)
         self._process_claimed(claimed, name, claim_id, stop, abandon)
 
-    def _process_claimed(self, path: Path, name: str, claim_id: str, stop: threading.Event,
-                         abandon: threading.Event, *, recovering: bool = False) -> None:
+    def _process_claimed(
+        self,
+        path: Path,
+        name: str,
+        claim_id: str,
+        stop: threading.Event,
+        abandon: threading.Event,
+        *,
+        recovering: bool = False,
+    ) -> None:
         # A symbolic link as the dossier itself, or links leaving it: never followed.
+        error: DigitizeError
         if path.is_symlink() or not path.is_dir():
-            error = UnsafePathError("the dossier is a symbolic link (or not a folder); it was "
-                                    "not followed", path=nfc(name))
+            error = UnsafePathError(
+                "the dossier is a symbolic link (or not a folder); it was not followed",
+                path=nfc(name),
+            )
             self._finish(path, name, claim_id, "quarantined", self._error_reason(error))
             return
         links = unsafe_links(path)
         if links:
-            error = UnsafePathError(f"symbolic link leads outside the dossier: {links[0]}",
-                                    path=nfc(name))
+            error = UnsafePathError(
+                f"symbolic link leads outside the dossier: {links[0]}", path=nfc(name)
+            )
             self._finish(path, name, claim_id, "quarantined", self._error_reason(error))
             return
         digest = content_hash(path, self.settings.markers)
         original = self._done_hashes.get(digest)
         if original is not None:
-            reason = {"status": "duplicate", "original": original[0],
-                      "original_path": original[1], "content_sha256": digest,
-                      "message": f"same content as {original[0]}, already done",
-                      "time": _now(), "tool_version": __version__}
+            reason: dict[str, Any] = {
+                "status": "duplicate",
+                "original": original[0],
+                "original_path": original[1],
+                "content_sha256": digest,
+                "message": f"same content as {original[0]}, already done",
+                "time": _now(),
+                "tool_version": __version__,
+            }
             self._finish(path, name, claim_id, "duplicate", reason, content_sha256=digest)
             return
         try:
             bundle = expected_bundle_name(path)
         except DigitizeError as exc:
-            self._finish(path, name, claim_id, "quarantined", self._error_reason(exc),
-                         content_sha256=digest)
+            self._finish(
+                path, name, claim_id, "quarantined", self._error_reason(exc), content_sha256=digest
+            )
             return
         final = self.layout.out_dir / bundle
         if os.path.lexists(final):
-            existing = check_existing_bundle(final, path, self.roots,
-                                             verify=self.settings.verify)
+            existing = check_existing_bundle(final, path, self.roots, verify=self.settings.verify)
             if existing.ok:
                 self.stats["recovered"] += int(recovering)
-                self._finish(path, name, claim_id, "done",
-                             {"message": "bundle already written and verified"},
-                             content_sha256=digest, bundle=bundle)
+                self._finish(
+                    path,
+                    name,
+                    claim_id,
+                    "done",
+                    {"message": "bundle already written and verified"},
+                    content_sha256=digest,
+                    bundle=bundle,
+                )
                 return
-            error = OutputError(existing.reason, path=final)
-            reason = self._error_reason(error)
+            taken = OutputError(existing.reason, path=final)
+            reason = self._error_reason(taken)
             reason["exit_code"] = existing.exit_code or int(ExitCode.OUTPUT)
-            self._finish(path, name, claim_id, "quarantined", reason, content_sha256=digest,
-                         bundle=bundle)
+            self._finish(
+                path, name, claim_id, "quarantined", reason, content_sha256=digest, bundle=bundle
+            )
             return
         self._run(path, name, claim_id, digest, bundle, abandon)
 
-    def _run(self, path: Path, name: str, claim_id: str, digest: str, bundle: str,
-             abandon: threading.Event) -> None:
+    def _run(
+        self,
+        path: Path,
+        name: str,
+        claim_id: str,
+        digest: str,
+        bundle: str,
+        abandon: threading.Event,
+    ) -> None:
         signer, pool = self._resources()
         executor = pool.executor
 
@@ -654,8 +717,15 @@ class InboxWatcher:
         self.journal.append("started", claim=claim_id, dossier=name, bundle=bundle)
         started = time.monotonic()
         try:
-            result = run_dossier(path, self.layout.out_dir, profile=self.profile, signer=signer,
-                                 on_event=on_event, executor=executor, data_dir=self.data_dir)
+            result = run_dossier(
+                path,
+                self.layout.out_dir,
+                profile=self.profile,
+                signer=signer,
+                on_event=on_event,
+                executor=executor,
+                data_dir=self.data_dir,
+            )
         except AbandonedError:
             self.journal.append("abandoned", claim=claim_id, dossier=name)
             self._emit("notice", dossier=nfc(name), message="abandoned; redone on restart")
@@ -666,18 +736,39 @@ class InboxWatcher:
                 self.journal.append("abandoned", claim=claim_id, dossier=name)
                 return
             error = DigitizeError("a page worker died (out of memory or killed)", path=nfc(name))
-            self._finish(path, name, claim_id, "quarantined", self._error_reason(error),
-                         content_sha256=digest, bundle=bundle)
+            self._finish(
+                path,
+                name,
+                claim_id,
+                "quarantined",
+                self._error_reason(error),
+                content_sha256=digest,
+                bundle=bundle,
+            )
             return
         except DigitizeError as exc:
-            self._finish(path, name, claim_id, "quarantined", self._error_reason(exc),
-                         content_sha256=digest, bundle=bundle)
+            self._finish(
+                path,
+                name,
+                claim_id,
+                "quarantined",
+                self._error_reason(exc),
+                content_sha256=digest,
+                bundle=bundle,
+            )
             return
         except Exception as exc:  # noqa: BLE001 - a bug must not stop the station
             text = " ".join(str(exc).split())
             error = DigitizeError(f"internal error: {type(exc).__name__}: {text}", path=nfc(name))
-            self._finish(path, name, claim_id, "quarantined", self._error_reason(error),
-                         content_sha256=digest, bundle=bundle)
+            self._finish(
+                path,
+                name,
+                claim_id,
+                "quarantined",
+                self._error_reason(error),
+                content_sha256=digest,
+                bundle=bundle,
+            )
             return
         if self.settings.verify:
             from digitize.verify import verify_bundle
@@ -688,18 +779,37 @@ class InboxWatcher:
                 aside = self.layout.out_dir / f".rejected-{bundle}-{uuid.uuid4().hex[:8]}"
                 os.rename(result.bundle_path, aside)
                 first = report.failures[0]
-                reason = self._error_reason(DigitizeError(
-                    f"the new bundle fails verification: {first.name}: {first.message}",
-                    path=nfc(name)))
+                reason = self._error_reason(
+                    DigitizeError(
+                        f"the new bundle fails verification: {first.name}: {first.message}",
+                        path=nfc(name),
+                    )
+                )
                 reason["exit_code"] = report.exit_code
                 reason["rejected_bundle"] = str(aside)
-                self._finish(path, name, claim_id, "quarantined", reason,
-                             content_sha256=digest, bundle=bundle)
+                self._finish(
+                    path,
+                    name,
+                    claim_id,
+                    "quarantined",
+                    reason,
+                    content_sha256=digest,
+                    bundle=bundle,
+                )
                 return
-        self._finish(path, name, claim_id, "done",
-                     {"message": "bundle written and verified", "pages": result.pages,
-                      "seconds": round(time.monotonic() - started, 2)},
-                     content_sha256=digest, bundle=bundle)
+        self._finish(
+            path,
+            name,
+            claim_id,
+            "done",
+            {
+                "message": "bundle written and verified",
+                "pages": result.pages,
+                "seconds": round(time.monotonic() - started, 2),
+            },
+            content_sha256=digest,
+            bundle=bundle,
+        )
 
     # -- outcomes -------------------------------------------------------------------------------
     def _error_reason(self, error: DigitizeError) -> dict[str, Any]:
@@ -713,44 +823,81 @@ class InboxWatcher:
         }
 
     def _destination_folder(self, outcome: Outcome) -> Path:
-        return {"done": self.layout.done, "quarantined": self.layout.quarantine,
-                "duplicate": self.layout.duplicate}[outcome]
+        return {
+            "done": self.layout.done,
+            "quarantined": self.layout.quarantine,
+            "duplicate": self.layout.duplicate,
+        }[outcome]
 
-    def _finish(self, path: Path, name: str, claim_id: str, outcome: Outcome,
-                reason: dict[str, Any], *, content_sha256: str = "", bundle: str = "") -> None:
+    def _finish(
+        self,
+        path: Path,
+        name: str,
+        claim_id: str,
+        outcome: Outcome,
+        reason: dict[str, Any],
+        *,
+        content_sha256: str = "",
+        bundle: str = "",
+    ) -> None:
         destination = unique_destination(self._destination_folder(outcome), name)
         reason = {"dossier": nfc(name), **reason}
         if bundle:
             reason.setdefault("bundle", str(self.layout.out_dir / bundle))
-        record = self.journal.append("finished", claim=claim_id, dossier=name, status=outcome,
-                                     destination=str(destination), reason=reason,
-                                     content_sha256=content_sha256, bundle=bundle)
+        record = self.journal.append(
+            "finished",
+            claim=claim_id,
+            dossier=name,
+            status=outcome,
+            destination=str(destination),
+            reason=reason,
+            content_sha256=content_sha256,
+            bundle=bundle,
+        )
         if outcome == "done" and content_sha256:
             self._done_hashes[content_sha256] = (nfc(name), str(destination))
         self._move(path, outcome, name, claim_id, reason, recorded=record)
 
-    def _move(self, path: Path, outcome: Outcome, name: str, claim_id: str,
-              reason: dict[str, Any], *, recorded: dict[str, Any]) -> None:
+    def _move(
+        self,
+        path: Path,
+        outcome: Outcome,
+        name: str,
+        claim_id: str,
+        reason: dict[str, Any],
+        *,
+        recorded: dict[str, Any],
+    ) -> None:
         destination = Path(recorded.get("destination") or "")
         if not destination.name or os.path.lexists(destination):
             destination = unique_destination(self._destination_folder(outcome), name)
         try:
             os.rename(path, destination)
         except OSError as exc:
-            self._emit("notice", dossier=nfc(name), message=f"cannot move to {destination}: "
-                       f"{exc.strerror}; it stays in {path.parent} until the next start")
+            self._emit(
+                "notice",
+                dossier=nfc(name),
+                message=f"cannot move to {destination}: "
+                f"{exc.strerror}; it stays in {path.parent} until the next start",
+            )
             return
         fsync_path(destination.parent)
         fsync_path(path.parent)
         if outcome != "done":
             self._write_reason(destination.with_name(destination.name + REASON_SUFFIX), reason)
-        self.journal.append("moved", claim=claim_id, dossier=name, status=outcome,
-                            destination=str(destination))
+        self.journal.append(
+            "moved", claim=claim_id, dossier=name, status=outcome, destination=str(destination)
+        )
         self.stats[outcome] += 1
-        self._emit("outcome", dossier=nfc(name), outcome=outcome, destination=str(destination),
-                   bundle=str(recorded.get("bundle") or ""),
-                   exit_code=int(reason.get("exit_code", 0) or 0),
-                   message=str(reason.get("message", "")))
+        self._emit(
+            "outcome",
+            dossier=nfc(name),
+            outcome=outcome,
+            destination=str(destination),
+            bundle=str(recorded.get("bundle") or ""),
+            exit_code=int(reason.get("exit_code", 0) or 0),
+            message=str(reason.get("message", "")),
+        )
 
     @staticmethod
     def _write_reason(target: Path, reason: dict[str, Any]) -> None:
@@ -773,8 +920,7 @@ def watch_inbox(
     data_dir: Path | None = None,
 ) -> WatchStats:
     """Watch ``inbox`` until ``stop`` is set (see ``InboxWatcher``)."""
-    watcher = InboxWatcher(inbox, out_dir, profile, settings, on_event=on_event,
-                           data_dir=data_dir)
+    watcher = InboxWatcher(inbox, out_dir, profile, settings, on_event=on_event, data_dir=data_dir)
     return watcher.run(stop, abandon)
 
 

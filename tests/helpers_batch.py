@@ -93,8 +93,9 @@ def cli_command() -> list[str]:
     ]
 
 
-def run_cli(args: list[str], *, timeout: float = 120, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], *, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*cli_command(), *args],
         capture_output=True,

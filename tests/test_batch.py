@@ -42,8 +42,11 @@ PROFILE = load_profile(None, {"pipeline": {"workers": 2}})
 
 
 def _finished_ok(journal: Path) -> Counter[str]:
-    return Counter(r["dossier"] for r in read_journal(journal)
-                   if r["event"] == "finished" and r["status"] == "ok")
+    return Counter(
+        r["dossier"]
+        for r in read_journal(journal)
+        if r["event"] == "finished" and r["status"] == "ok"
+    )
 
 
 def test_batch_summary_exit_code_and_resume(tmp_path: Path) -> None:
@@ -62,7 +65,13 @@ def test_batch_summary_exit_code_and_resume(tmp_path: Path) -> None:
 
     assert result.exit_code == ExitCode.BATCH_PARTIAL
     assert [r.dossier for r in result.rows] == [
-        "hs-1", "hs-2", "hs-3-hong", "hs-10", "trung-a", "trung-b"]
+        "hs-1",
+        "hs-2",
+        "hs-3-hong",
+        "hs-10",
+        "trung-a",
+        "trung-b",
+    ]
     by_name = {r.dossier: r for r in result.rows}
     assert [by_name[n].status for n in ("hs-1", "hs-2", "hs-10", "trung-a")] == ["ok"] * 4
     assert by_name["hs-3-hong"].status == "failed"
@@ -99,8 +108,14 @@ def test_batch_summary_exit_code_and_resume(tmp_path: Path) -> None:
     tampered.write_bytes(bytes(data_before))
     again = batch_run(in_dir, out, PROFILE)
     status = {r.dossier: r.status for r in again.rows}
-    assert status == {"hs-1": "skipped", "hs-2": "failed", "hs-3-hong": "failed",
-                      "hs-10": "skipped", "trung-a": "skipped", "trung-b": "failed"}
+    assert status == {
+        "hs-1": "skipped",
+        "hs-2": "failed",
+        "hs-3-hong": "failed",
+        "hs-10": "skipped",
+        "trung-a": "skipped",
+        "trung-b": "failed",
+    }
     hs2 = next(r for r in again.rows if r.dossier == "hs-2")
     assert hs2.exit_code == ExitCode.VERIFY_HASH and "verification" in hs2.error
     assert tampered.read_bytes() == bytes(data_before)  # left as found, for a human
@@ -114,7 +129,8 @@ def test_resume_refuses_bundle_made_from_other_scans(tmp_path: Path) -> None:
     write_tiny_dossier(in_dir, "hs-1", 1)
     assert batch_run(in_dir, out, PROFILE, settings=BatchSettings(workers=1)).exit_code == 0
     (in_dir / "hs-1" / "c1" / "p01.jpg").write_bytes(
-        (in_dir / "hs-1" / "c1" / "p01.jpg").read_bytes() + b"\0")  # a re-scan, same name
+        (in_dir / "hs-1" / "c1" / "p01.jpg").read_bytes() + b"\0"
+    )  # a re-scan, same name
     again = batch_run(in_dir, out, PROFILE, settings=BatchSettings(workers=1))
     assert again.rows[0].status == "failed"
     assert "different c1/p01.jpg" in again.rows[0].error
@@ -124,8 +140,7 @@ def test_resume_refuses_bundle_made_from_other_scans(tmp_path: Path) -> None:
 def test_overlapping_folders_refused(tmp_path: Path, layout: str) -> None:
     in_dir = tmp_path / "in"
     write_tiny_dossier(in_dir, "hs-1", 1)
-    out = {"out_inside_in": in_dir / "out", "in_inside_out": tmp_path,
-           "same": in_dir}[layout]
+    out = {"out_inside_in": in_dir / "out", "in_inside_out": tmp_path, "same": in_dir}[layout]
     proc = run_cli(["batch", str(in_dir), str(out)])
     assert proc.returncode == ExitCode.UNSAFE_PATH, proc.stderr
     assert "overlaps" in proc.stderr
@@ -152,18 +167,23 @@ def test_interrupted_batch_resumes_without_processing_twice(tmp_path: Path) -> N
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
     # Run 1: killed like a power cut (the whole process group: parent and page workers).
-    run1 = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
+    run1 = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
+    )
     _wait_for(lambda: sum(_finished_ok(journal).values()) >= 3, 60, "3 dossiers finished")
     os.killpg(run1.pid, signal.SIGKILL)
     run1.wait(timeout=10)
     done_in_run1 = set(_finished_ok(journal))
 
     # Run 2: SIGINT (Ctrl-C) — finishes what is in flight, starts nothing new, exit 130.
-    run2 = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            text=True)
-    _wait_for(lambda: sum(_finished_ok(journal).values()) >= len(done_in_run1) + 1, 60,
-              "one more dossier finished")
+    run2 = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
+    _wait_for(
+        lambda: sum(_finished_ok(journal).values()) >= len(done_in_run1) + 1,
+        60,
+        "one more dossier finished",
+    )
     run2.send_signal(signal.SIGINT)
     _stdout, stderr2 = run2.communicate(timeout=60)
     records = read_journal(journal)
@@ -175,8 +195,11 @@ def test_interrupted_batch_resumes_without_processing_twice(tmp_path: Path) -> N
     assert run2.returncode == ExitCode.INTERRUPTED, stderr2
     summary2 = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary2["interrupted"] is True and summary2["counts"]["not_run"] > 0
-    assert not [p for p in out.iterdir() if (".partial-" in p.name or ".work-" in p.name)
-                and f"-{run2.pid}-" in p.name], "a graceful stop leaves no staging folder"
+    assert not [
+        p
+        for p in out.iterdir()
+        if (".partial-" in p.name or ".work-" in p.name) and f"-{run2.pid}-" in p.name
+    ], "a graceful stop leaves no staging folder"
 
     # Run 3: completes the batch.
     run3 = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
@@ -186,9 +209,12 @@ def test_interrupted_batch_resumes_without_processing_twice(tmp_path: Path) -> N
     runs = [r["run"] for r in records if r["event"] == "batch_started"]
     assert len(runs) == 3
     finished_ok = _finished_ok(journal)
-    started_by_run = {run: Counter(r["dossier"] for r in records
-                                   if r["event"] == "started" and r.get("run") == run)
-                      for run in runs}
+    started_by_run = {
+        run: Counter(
+            r["dossier"] for r in records if r["event"] == "started" and r.get("run") == run
+        )
+        for run in runs
+    }
     skipped = Counter(r["dossier"] for r in records if r["event"] == "skipped")
     for name in names:
         assert verify_bundle(out / name).ok, name
@@ -204,9 +230,12 @@ def test_interrupted_batch_resumes_without_processing_twice(tmp_path: Path) -> N
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["counts"]["failed"] == 0 and summary["counts"]["not_run"] == 0
     assert summary["counts"]["ok"] + summary["counts"]["skipped"] == 10
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")
-                  and p.is_dir()) == names
+    assert (
+        sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.is_dir()) == names
+    )
     assert not [p for p in out.iterdir() if ".partial-" in p.name or ".work-" in p.name]
-    print(f"\nbatch resume: run1 finished {len(done_in_run1)}, run2 finished "
-          f"{len(finished2)}, run3 ok {summary['counts']['ok']} skipped "
-          f"{summary['counts']['skipped']}; every dossier finished once")
+    print(
+        f"\nbatch resume: run1 finished {len(done_in_run1)}, run2 finished "
+        f"{len(finished2)}, run3 ok {summary['counts']['ok']} skipped "
+        f"{summary['counts']['skipped']}; every dossier finished once"
+    )

@@ -16,9 +16,12 @@ import pytest
 from digitize.extract import (
     ExtractSettings,
     extract_fields,
+    is_vietnamese_syllable,
     match_doc_type,
+    misread_words,
     parse_date_line,
     parse_number_line,
+    restore_admin_words,
     type_of_notation,
 )
 from digitize.models import OcrLine, PageOcr, Word
@@ -284,3 +287,123 @@ def test_no_header_means_no_fields() -> None:
     body = page([("Giấy chứng nhận quyền sử dụng đất", 600, 400, 95)])
     assert extract_fields([body]) == ()
     assert extract_fields([page(header_rows())], ExtractSettings(enabled=False)) == ()
+
+
+# --- issue 10: real-document patterns ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "notation", "read_as"),
+    [
+        ("Số: 0+ /QĐ-BCĐ138", "QĐ-BCĐ138", "0+"),  # handwritten number read as a scrawl
+        ("Số: 4/35 /SGDĐT-CTrTT", "SGDĐT-CTrTT", "4/35"),  # its stroke read as a slash
+        ("Só:#4 /TTr-UBND", "TTr-UBND", "#4"),
+    ],
+)
+def test_scrawled_number_gives_no_number(text: str, notation: str, read_as: str) -> None:
+    parsed = parse_number_line(text)
+    assert parsed is not None
+    assert (parsed.number, parsed.notation, parsed.number_text) == (None, notation, read_as)
+
+
+def test_number_line_without_so_anchor_and_prose_reference() -> None:
+    lone = parse_number_line("/CT-UBND")
+    assert lone is not None and not lone.anchored and lone.notation == "CT-UBND"
+    assert parse_number_line("số 15/2020/TT-BGDĐT ngày 26 tháng 5 năm 2020 và được") is None
+    assert parse_number_line("Số: 23 /BC-UBND").number_in_blank
+    assert not parse_number_line("Số: 23/BC-UBND").number_in_blank
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "partial"),
+    [
+        ("Quảng Ngãi, tháng 02 năm 2025", "Quảng Ngãi", "2025-02-??"),  # day and "ngày" lost
+        ("Quảng Ngãi, ngày0B tháng 02 năm 2025", "Quảng Ngãi", "2025-02-??"),
+        ("Hà Nội ngày 0? tháng 2# năm 2026", "Hà Nội", "2026-??-??"),
+        ("Hà Nội, ngày ØJ) tháng năm 2026", "Hà Nội", "2026-??-??"),
+    ],
+)
+def test_date_with_handwritten_gaps_parses_without_a_date(
+    text: str, place: str, partial: str
+) -> None:
+    parsed = parse_date_line(text)
+    assert parsed is not None and parsed.date is None
+    assert parsed.place == place and parsed.partial == partial
+
+
+def test_vietnamese_syllables_and_misreads() -> None:
+    for word in ("quyết", "nghĩa", "khuya", "gì", "Ủy", "uỷ", "hoà", "quỳnh", "THUẾ"):
+        assert is_vietnamese_syllable(word), word
+    # a stop final without sắc/nặng, "ue" after th, two tone marks
+    for word in ("quyêt", "THUE", "tiếpp", "hoảà"):
+        assert not is_vietnamese_syllable(word), word
+    assert misread_words("V/v công bô TTHC và giải quyêt UBND-TTHC") == ["quyêt"]
+
+
+def test_admin_names_get_their_diacritics_back() -> None:
+    assert restore_admin_words("THÀNH PHÓ HÒ CHÍ MINH") == ("THÀNH PHỐ HỒ CHÍ MINH", True)
+    assert restore_admin_words("TĨNH QUANG NGAI") == ("TỈNH QUẢNG NGÃI", True)
+    assert restore_admin_words("UỶ BAN NHÂN DÂN") == ("UỶ BAN NHÂN DÂN", False)  # variant kept
+    assert restore_admin_words("Quảng Ngõi") == ("Quảng Ngõi", False)  # not a known name
+
+
+def test_real_layout_merged_motto_lost_day_and_scrawled_number() -> None:
+    """Issue 10: organ and motto on one engine line, "Số:" and the notation as two pieces with
+    the handwritten number lost between them, the date row cut where the day was written."""
+    rows = [
+        ("UBND TỈNH QUẢNG NGÃI CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", 410, 240, 94),
+        ("BAN CHỈ ĐẠO 138", 506, 305, 93),
+        ("Độc lập - Tự do - Hạnh phúc", 1309, 318, 95),
+        ("Số:", 494, 418, 96),
+        ("/QĐ-BCĐ138", 700, 418, 47),
+        ("Quảng Ngãi,", 1224, 434, 95),
+        ("tháng 02 năm 2025", 1738, 434, 96),
+        ("QUYẾT ĐỊNH", 1119, 584, 93),
+        ("Về việc công nhận địa bàn trọng điểm", 720, 654, 96),
+        ("Căn cứ Quyết định số 1667/QĐ-UBND ngày 08/11/2023 của Chủ tịch", 551, 800, 95),
+    ]
+    fields = by_name(extract_fields([page(rows)]))
+    assert fields["parent_organ"].value == "UBND TỈNH QUẢNG NGÃI"
+    assert fields["organ_name"].value == "BAN CHỈ ĐẠO 138"
+    assert fields["code_notation"].value == "QĐ-BCĐ138" and fields["code_notation"].needs_review
+    assert fields["code_number"].value == "" and fields["code_number"].needs_review
+    assert fields["issued_date"].value == "2025-02-??" and fields["issued_date"].needs_review
+    assert fields["issued_place"].value == "Quảng Ngãi"
+    assert fields["type_name"].value == "QUYẾT ĐỊNH" and not fields["type_name"].needs_review
+
+
+def test_number_written_into_the_blank_is_flagged() -> None:
+    fields = by_name(extract_fields([page(header_rows("Số: 23 /KH-UBND"))]))
+    assert fields["code_number"].value == "23" and fields["code_number"].needs_review
+
+
+def test_prose_reference_is_not_the_number_line() -> None:
+    """A body line starting "số 15/2020/TT-…" must not replace a header number left blank."""
+    rows = header_rows("/KH-UBND")
+    rows.append(("số 15/2020/TT-BGDĐT ngày 26 tháng 5 năm 2020 và được sửa đổi", 360, 1400, 95))
+    fields = by_name(extract_fields([page(rows)]))
+    assert fields["code_notation"].value == "KH-UBND" and fields["code_notation"].needs_review
+    assert fields["issued_date"].value == "2025-03-19"
+
+
+def test_misread_subject_and_organ_words_are_flagged() -> None:
+    rows = header_rows("Số: 717/UBND-PC", type_line=None)
+    rows[1] = ("CỤC THUE", 520, 290, 90)
+    rows += [("V/v công bố và giải quyêt TTHC", 350, 480, 93)]
+    fields = by_name(extract_fields([page(rows)]))
+    assert fields["organ_name"].value == "CỤC THUẾ"  # restored from the organ names
+    assert not fields["organ_name"].needs_review
+    assert fields["subject"].needs_review and "quyêt" in (fields["subject"].note or "")
+
+
+def test_cong_van_without_vv_is_inferred_and_flagged() -> None:
+    rows = header_rows("Số: 464/TTg-CĐS", type_line=None)
+    rows += [("triển khai các Nghị quyết cắt giảm,", 350, 480, 95)]
+    fields = by_name(extract_fields([page(rows)]))
+    assert fields["type_name"].value == "CÔNG VĂN" and fields["type_name"].needs_review
+    assert fields["subject"].value.startswith("triển khai") and fields["subject"].needs_review
+
+
+def test_consolidated_text_keeps_its_heading_type() -> None:
+    rows = header_rows("Số: 46/VBHN-BQP", type_line="THÔNG TƯ")
+    fields = by_name(extract_fields([page(rows)]))
+    assert fields["type_name"].value == "THÔNG TƯ (VĂN BẢN HỢP NHẤT)"
+    assert not fields["code_notation"].needs_review

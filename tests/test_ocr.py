@@ -24,6 +24,7 @@ from digitize.ocr import (
     OcrSettings,
     TesseractEngine,
     ocr_page,
+    remove_rules,
     write_hocr,
     write_ocr_json,
     write_sidecar,
@@ -195,3 +196,44 @@ def test_output_writers(tmp_path: Path) -> None:
     assert [p["page"] for p in data["pages"]] == [1, 2]
     assert data["pages"][0]["words"][0]["text"] == LINES[0].split()[0]
     assert data["pages"][1]["flags"][0]["code"] == "no_text"
+
+
+def test_stamp_frame_is_erased_for_ocr_and_underlines_are_not() -> None:
+    """Issue 10: a received stamp's box printed over the body (vertical + horizontal rules)
+    is erased from the OCR input; its text reads. A page with only an underline is untouched."""
+    pixels, boxes = render(LINES)
+    framed = pixels.copy()
+    x0, y0 = boxes[0][1][0] - 30, boxes[0][1][1] - 40
+    x1, y1 = x0 + 700, y0 + 260  # crosses the first two lines, like a "CV ĐẾN" box
+    framed[y0 : y0 + 4, x0:x1] = 0
+    framed[y1 - 4 : y1, x0:x1] = 0
+    framed[y0:y1, x0 : x0 + 4] = 0
+    framed[y0:y1, x1 - 4 : x1] = 0
+    cleaned = remove_rules(framed, DPI)
+    assert cleaned[y0 + 2, x0 + 300] > 128 and cleaned[y0 + 100, x1 - 2] > 128  # frame gone
+    text_ink = (pixels < 128).sum()
+    assert abs(int((cleaned < 128).sum()) - int(text_ink)) < 0.05 * text_ink  # text kept
+    page = ocr_page(framed, DPI)
+    assert norm(page.text) == norm(" ".join(LINES))
+
+    underlined = pixels.copy()
+    underlined[y1 : y1 + 4, 100:1500] = 0
+    assert remove_rules(underlined, DPI) is underlined
+
+
+def test_row_of_only_seal_strokes_does_not_break_layout() -> None:
+    """A printed row whose pieces are all strokes without letters (seal, signature) is
+    dropped; it used to leave an empty row that crashed the reading-order pass."""
+    from types import SimpleNamespace
+
+    from digitize.ocr import RawPage, RawWord, _assemble
+
+    words = (
+        RawWord("Kính", (100, 100, 200, 140), 95, 1, (1, 1, 1)),
+        RawWord("gửi", (210, 100, 300, 140), 95, 1, (1, 1, 1)),
+        RawWord("~~", (100, 300, 160, 340), 50, 2, (2, 1, 1)),
+        RawWord("—", (900, 300, 960, 340), 50, 3, (3, 1, 1)),
+    )
+    engine = SimpleNamespace(name="tesseract", version="test", language="vie")
+    page = _assemble(RawPage(words, None), engine, 1200, 600, 300)
+    assert page.text == "Kính gửi"

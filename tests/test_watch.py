@@ -47,8 +47,9 @@ from tests.helpers_batch import (
 )
 
 PROFILE = load_profile(None, {"pipeline": {"workers": 2}})
-FAST = WatchSettings(quiet_seconds=1.5, marker_settle_seconds=0.3, tick_ms=200,
-                     rescan_seconds=2, workers=2)
+FAST = WatchSettings(
+    quiet_seconds=1.5, marker_settle_seconds=0.3, tick_ms=200, rescan_seconds=2, workers=2
+)
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -63,8 +64,11 @@ def _entries(folder: Path) -> set[str]:
     if not folder.is_dir():
         return set()
     # hidden names are write_atomic's temporary files of a reason.json being written
-    return {p.name for p in folder.iterdir()
-            if not p.name.endswith(".reason.json") and not p.name.startswith(".")}
+    return {
+        p.name
+        for p in folder.iterdir()
+        if not p.name.endswith(".reason.json") and not p.name.startswith(".")
+    }
 
 
 class _Running:
@@ -96,8 +100,9 @@ class _Running:
 
 
 # --- dangerous set-ups ---------------------------------------------------------------------------
-@pytest.mark.parametrize("layout", ["out_inside_inbox", "inbox_inside_out", "same",
-                                    "inbox_in_repo", "repo_in_inbox"])
+@pytest.mark.parametrize(
+    "layout", ["out_inside_inbox", "inbox_inside_out", "same", "inbox_in_repo", "repo_in_inbox"]
+)
 def test_dangerous_setups_refused(tmp_path: Path, layout: str) -> None:
     repo = installation_dirs()[-1]
     inbox = tmp_path / "inbox"
@@ -140,26 +145,43 @@ def test_watch_outcomes_reasons_and_untouched_inputs(tmp_path: Path) -> None:
         inner = write_tiny_dossier(inbox, "hs-5-inner-link", 5)
         os.symlink(outside / "secret.jpg", inner / "c1" / "p02.jpg")
         slow_end: list[float] = []
-        writer = threading.Thread(target=lambda: (
-            write_slowly(inbox, "hs-6-slow", 6, seconds=3.0, chunks=5),
-            slow_end.append(time.time())))
+        writer = threading.Thread(
+            target=lambda: (
+                write_slowly(inbox, "hs-6-slow", 6, seconds=3.0, chunks=5),
+                slow_end.append(time.time()),
+            )
+        )
         writer.start()
         for name in ("hs-1", "hs-2-marker", "hs-3-hong", "hs-5-inner-link"):
             hashes[name] = content_hash(inbox / name, ())
         writer.join()
         hashes["hs-6-slow"] = content_hash(inbox / "hs-6-slow", ())
-        _wait_for(lambda: _entries(inbox / "done") >= {"hs-1", "hs-2-marker", "hs-6-slow"},
-                  60, "three dossiers done")
+        _wait_for(
+            lambda: _entries(inbox / "done") >= {"hs-1", "hs-2-marker", "hs-6-slow"},
+            60,
+            "three dossiers done",
+        )
         # the same scans again under another name: a duplicate of hs-1, not a second bundle
         shutil.copytree(inbox / "done" / "hs-1", inbox / "hs-1-again")
-        _wait_for(lambda: len(_entries(inbox / "duplicate")) == 1 and len(
-            _entries(inbox / "quarantine")) == 3, 60, "duplicate and quarantine")
+        _wait_for(
+            lambda: (
+                len(_entries(inbox / "duplicate")) == 1 and len(_entries(inbox / "quarantine")) == 3
+            ),
+            60,
+            "duplicate and quarantine",
+        )
 
     assert _entries(inbox / "done") == {"hs-1", "hs-2-marker", "hs-6-slow"}
     assert _entries(inbox / "quarantine") == {"hs-3-hong", "hs-4-link", "hs-5-inner-link"}
     assert _entries(inbox / "duplicate") == {"hs-1-again"}
     assert sorted(p.name for p in inbox.iterdir()) == [
-        ".digitize", "done", "duplicate", "empty", "loose.txt", "quarantine"]
+        ".digitize",
+        "done",
+        "duplicate",
+        "empty",
+        "loose.txt",
+        "quarantine",
+    ]
 
     for name in ("hs-1", "hs-2-marker", "hs-6-slow"):
         assert verify_bundle(out / name).ok, name
@@ -178,8 +200,11 @@ def test_watch_outcomes_reasons_and_untouched_inputs(tmp_path: Path) -> None:
     assert dup["original"] == "hs-1" and dup["original_path"].endswith("done/hs-1")
 
     # The slow dossier was taken only after its last byte was written.
-    claims = {r["dossier"]: r for r in read_journal(inbox / ".digitize" / "journal.jsonl")
-              if r["event"] == "claimed"}
+    claims = {
+        r["dossier"]: r
+        for r in read_journal(inbox / ".digitize" / "journal.jsonl")
+        if r["event"] == "claimed"
+    }
     from datetime import datetime
 
     assert datetime.fromisoformat(claims["hs-6-slow"]["time"]).timestamp() > slow_end[0]
@@ -212,8 +237,14 @@ def test_restart_finishes_what_a_killed_watcher_left(tmp_path: Path) -> None:
     write_corrupt_dossier(processing, "hs-c")
     reason = {"dossier": "hs-c", "status": "quarantined", "exit_code": 12, "message": "x"}
     journal.append("claimed", claim="cc", dossier="hs-c")
-    journal.append("finished", claim="cc", dossier="hs-c", status="quarantined",
-                   destination=str(inbox / "quarantine" / "hs-c"), reason=reason)
+    journal.append(
+        "finished",
+        claim="cc",
+        dossier="hs-c",
+        status="quarantined",
+        destination=str(inbox / "quarantine" / "hs-c"),
+        reason=reason,
+    )
     # a torn last line (kill -9 during a write) must not swallow the next record
     with open(journal.path, "ab") as handle:
         handle.write(b'{"event": "claimed", "claim": "torn')
@@ -266,18 +297,22 @@ def _chaos_plan(rng: random.Random) -> list[tuple[str, str, int]]:
     return plan
 
 
-def _write_all(inbox: Path, staging: Path, plan: list[tuple[str, str, int]],
-               rng: random.Random) -> None:
+def _write_all(
+    inbox: Path, staging: Path, plan: list[tuple[str, str, int]], rng: random.Random
+) -> None:
     """Bursts of 3–7 dossiers with pauses; slow ones trickle in on their own threads."""
     slow_threads = []
     index = 0
     while index < len(plan):
-        burst = plan[index: index + rng.randint(3, 7)]
+        burst = plan[index : index + rng.randint(3, 7)]
         index += len(burst)
         for name, kind, number in burst:
             if kind == "slow":
-                thread = threading.Thread(target=write_slowly, args=(inbox, name, number),
-                                          kwargs={"seconds": 3.0, "chunks": 6})
+                thread = threading.Thread(
+                    target=write_slowly,
+                    args=(inbox, name, number),
+                    kwargs={"seconds": 3.0, "chunks": 6},
+                )
                 thread.start()
                 slow_threads.append(thread)
             elif kind == "corrupt":
@@ -302,8 +337,19 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
     inbox.mkdir()
     staging.mkdir()
     plan = _chaos_plan(rng)
-    args = [*cli_command(), "watch", str(inbox), "--out", str(out), "--quiet",
-            str(CHAOS_QUIET), "--rescan", "3", "--workers", "2"]
+    args = [
+        *cli_command(),
+        "watch",
+        str(inbox),
+        "--out",
+        str(out),
+        "--quiet",
+        str(CHAOS_QUIET),
+        "--rescan-every",
+        "3",
+        "--workers",
+        "2",
+    ]
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     logs: list[Path] = []
 
@@ -312,8 +358,9 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
         logs.append(log)
         with open(log, "wb") as handle:
             # own session: SIGKILL goes to the watcher and its page workers, like a power cut
-            return subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
+            return subprocess.Popen(
+                args, stdout=handle, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
 
     writer = threading.Thread(target=_write_all, args=(inbox, staging, plan, rng))
     proc = start()
@@ -338,8 +385,11 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
     writer.join()
 
     names = [name for name, _kind, _n in plan]
-    places = {"done": inbox / "done", "quarantine": inbox / "quarantine",
-              "duplicate": inbox / "duplicate"}
+    places = {
+        "done": inbox / "done",
+        "quarantine": inbox / "quarantine",
+        "duplicate": inbox / "duplicate",
+    }
 
     def settled() -> bool:
         placed = set().union(*(_entries(folder) for folder in places.values()))
@@ -368,8 +418,9 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
     content = {name: number for name, _kind, number in plan}
     counts = Counter(where[name][0] for name in names)
     bundles = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert bundles == sorted(n for n in names if where[n] == ["done"]), \
+    assert bundles == sorted(n for n in names if where[n] == ["done"]), (
         "exactly the done dossiers have a bundle"
+    )
     assert not [p for p in out.iterdir() if ".partial-" in p.name or ".work-" in p.name]
     for name in names:
         place = where[name][0]
@@ -396,9 +447,12 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
         assert outcomes.count("duplicate") == len(outcomes) - 1, (number, outcomes)
 
     records = read_journal(inbox / ".digitize" / "journal.jsonl")
-    finished_done = Counter(r["dossier"] for r in records
-                            if r["event"] == "finished" and r["status"] == "done")
+    finished_done = Counter(
+        r["dossier"] for r in records if r["event"] == "finished" and r["status"] == "done"
+    )
     assert max(finished_done.values()) == 1
-    print(f"chaos: {len(names)} dossiers, {kills} SIGKILLs, {len(logs)} starts → done "
-          f"{counts['done']}, quarantine {counts['quarantine']}, duplicate "
-          f"{counts['duplicate']}; {len(bundles)} bundles, all verified")
+    print(
+        f"chaos: {len(names)} dossiers, {kills} SIGKILLs, {len(logs)} starts → done "
+        f"{counts['done']}, quarantine {counts['quarantine']}, duplicate "
+        f"{counts['duplicate']}; {len(bundles)} bundles, all verified"
+    )
