@@ -83,6 +83,16 @@ def test_component_deleted(bundle_copy: Path) -> None:
     assert report.exit_code == ExitCode.VERIFY_STRUCTURE
 
 
+def test_component_renamed(bundle_copy: Path) -> None:
+    pdf = _pdfs(bundle_copy)[1]
+    pdf.rename(pdf.with_name(pdf.name.replace(".002.", ".009.")))
+    report = verify_bundle(bundle_copy)
+    assert not report.ok
+    assert report.exit_code == ExitCode.VERIFY_STRUCTURE
+    failed = " ".join(c.name for c in report.failures)
+    assert ".002.pdf" in failed and ".009.pdf" in failed  # missing one, unexpected other
+
+
 def test_component_renamed_and_reordered(bundle_copy: Path) -> None:
     first, second = _pdfs(bundle_copy)[:2]
     tmp = bundle_copy / "swap.tmp"
