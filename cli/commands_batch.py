@@ -17,17 +17,10 @@ from pathlib import Path
 from types import FrameType
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskID
 from rich.table import Table
 
-from digitize.cli.commands_pipeline import DEMO_WARNING, load_cli_profile
+from digitize.cli.commands_pipeline import DEMO_WARNING, load_cli_profile, page_progress
 from digitize.cli.main import (
     _json_dump,
     err_console,
@@ -157,16 +150,7 @@ def batch_cmd(
             **{k: v for k, v in given.items() if v is not None},
         }
     )
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[unit]}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=False,
-        disable=not err_console.is_terminal,
-    )
+    progress = page_progress()
     overall: list[TaskID] = []
     per_dossier: dict[str, TaskID] = {}
     lock = threading.Lock()

@@ -31,12 +31,14 @@ def load_cli_profile(profile_name: str | None, overrides: dict | None = None):  
     return load_profile(profile_name, overrides or None)
 
 
-def _page_progress() -> Progress:
+def page_progress() -> Progress:
+    """Progress bars on stderr (only on a terminal): one task per dossier, counted in the
+    unit named by the task's ``unit`` field (pages or dossiers)."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("pages"),
+        TextColumn("{task.fields[unit]}"),
         TimeElapsedColumn(),
         console=err_console,
         transient=False,
@@ -103,8 +105,8 @@ def run_cmd(dossier_dir: Path, out_dir: Path, profile_name: str | None, make_zip
         overrides.setdefault("ingest", {})["pdf_with_text"] = "rescan"
     profile = load_cli_profile(profile_name, overrides)
 
-    with _page_progress() as progress:
-        task = progress.add_task(dossier_dir.name, total=None)
+    with page_progress() as progress:
+        task = progress.add_task(dossier_dir.name, total=None, unit="pages")
 
         def on_event(event) -> None:  # type: ignore[no-untyped-def]
             if event.kind == "dossier_started":
