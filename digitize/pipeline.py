@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -241,7 +242,14 @@ def _run_pages(
     try:
         for future in as_completed(futures):
             key = futures[future]
-            results[key] = future.result()
+            try:
+                results[key] = future.result()
+            except BrokenProcessPool:
+                raise DigitizeError(
+                    "a page worker stopped abruptly (killed, or out of memory)",
+                    path=dossier.source_dir, page=key[1],
+                    hint="run again; with --workers 1 if memory is short",
+                ) from None
             emit("page_done", component=key[0], page=key[1], done_pages=len(results),
                  total_pages=total)
     except BaseException:

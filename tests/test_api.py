@@ -148,3 +148,17 @@ def test_not_digitised_component_is_listed_without_a_file(tmp_path: Path) -> Non
     assert sorted(p.name for p in result.bundle_path.glob("*.pdf")) == [
         "000.00.12.H62-251125-0009.001.pdf"]
     assert digitize.verify_bundle(result.bundle_path).ok
+
+
+def test_readme_library_example_runs(tmp_path: Path) -> None:
+    """The 10-line example in README.md works as printed (run from the repository root)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```python\nimport digitize") + len("```python\n")
+    code = readme[start:readme.index("```", start)]
+    script = tmp_path / "example.py"
+    script.write_text(code.replace('"out/"', repr(str(tmp_path / "out"))), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "3/3 pages" in done.stdout
+    assert (tmp_path / "out" / "ho-so-cap-ban-sao" / "manifest.json").is_file()
