@@ -632,6 +632,35 @@ def ocr_view(pixels: np.ndarray) -> np.ndarray:
 
 
 # --- the stage -----------------------------------------------------------------------------
+# R19/R20: the digitiser's note sits 5 mm from the top-left corner, at most 70 × 20 mm; look a
+# little wider so a code that only grazes the box is found too.
+QR_SEARCH_MM = (110.0, 60.0)
+
+
+def find_qr_codes(pixels: np.ndarray, dpi: float) -> tuple[tuple[int, int, int, int], ...]:
+    """Boxes (pixels of ``pixels``) of QR codes in the top-left corner of a page.
+
+    System-issued papers print a QR code where the digitiser's note goes; the signer must know
+    so it keeps the corner but shrinks the note and asks for review (R20).
+    """
+    width = min(pixels.shape[1], int(QR_SEARCH_MM[0] / 25.4 * dpi))
+    height = min(pixels.shape[0], int(QR_SEARCH_MM[1] / 25.4 * dpi))
+    corner = _to_gray(pixels[:height, :width])
+    detector = cv2.QRCodeDetector()
+    found, points = detector.detectMulti(corner)
+    if not found or points is None:
+        single, point = detector.detect(corner)
+        if not single or point is None:
+            return ()
+        points = point.reshape(1, -1, 2)
+    boxes = []
+    for quad in points.reshape(-1, 4, 2):
+        x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(quad.max(axis=0)).astype(int)
+        boxes.append((max(0, int(x0)), max(0, int(y0)), int(x1), int(y1)))
+    return tuple(boxes)
+
+
 def _flag(code: str, message: str) -> Flag:
     return Flag(code=code, severity=Severity.REVIEW, message=message)
 

@@ -37,7 +37,7 @@ from digitize.bundle import (
     original_file_name,
     safe_bundle_name,
 )
-from digitize.clean import CleanSettings, clean_page
+from digitize.clean import CleanSettings, clean_page, find_qr_codes
 from digitize.errors import DigitizeError, OcrError, QualityError
 from digitize.extract import extract_fields
 from digitize.ingest import IngestSettings, ingest_dossier, load_page_pixels, read_page_encoded
@@ -52,6 +52,7 @@ from digitize.manifest import (
     SignatureSummary,
 )
 from digitize.models import (
+    BBox,
     CleanRecord,
     ColourMode,
     Component,
@@ -106,6 +107,7 @@ class PageWork(FrozenModel):
     ocr: PageOcr
     image: EncodedImage
     colour_mode: ColourMode
+    qr_boxes: tuple[BBox, ...] = ()  # page 1 only: QR codes where the note goes (R20)
 
 
 class ComponentResult(FrozenModel):
@@ -179,6 +181,7 @@ def process_page(
         ocr=result,
         image=image,
         colour_mode=page.qa.colour_mode,
+        qr_boxes=find_qr_codes(cleaned, page.qa.dpi) if page.index == 1 else (),
     )
 
 
@@ -265,13 +268,13 @@ def _flag(code: str, message: str, severity: Severity = Severity.REVIEW, page: i
     return Flag(code=code, severity=severity, message=message, page=page)
 
 
-def _stamp_area_text_boxes(ocr: PageOcr) -> tuple[tuple[float, float, float, float], ...]:
-    """Word boxes of page 1 in PDF points (origin bottom-left), for the R20 overlap check."""
+def _stamp_area_obstacles(ocr: PageOcr, qr_boxes: tuple[BBox, ...]
+                          ) -> tuple[tuple[float, float, float, float], ...]:
+    """Words and QR codes of page 1 in PDF points (origin bottom-left), for the R20 check."""
     scale = 72.0 / ocr.dpi
     height_pt = ocr.height_px * scale
     boxes = []
-    for word in ocr.words:
-        x0, y0, x1, y1 = word.bbox
+    for x0, y0, x1, y1 in (*(word.bbox for word in ocr.words), *qr_boxes):
         boxes.append((x0 * scale, height_pt - y1 * scale, x1 * scale, height_pt - y0 * scale))
     return tuple(boxes)
 
@@ -551,7 +554,7 @@ def _package_components(
             unsigned,
             signed_path,
             scan_time=_scan_time(component),
-            text_boxes_pt=_stamp_area_text_boxes(ocrs[0]),
+            text_boxes_pt=_stamp_area_obstacles(ocrs[0], page_works[0].qr_boxes),
         )
         unsigned.unlink()
         timings["sign"] += time.monotonic() - t

@@ -162,3 +162,48 @@ def test_readme_library_example_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "3/3 pages" in done.stdout
     assert (tmp_path / "out" / "ho-so-cap-ban-sao" / "manifest.json").is_file()
+
+
+def _page_with_corner(tmp_path: Path, name: str, with_qr: bool) -> Path:
+    """An A4 page at 200 dpi with text well below the note's corner, optionally a QR code
+    printed in that corner (as system-issued papers have)."""
+    import cv2
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    dpi = 200
+    page = Image.new("RGB", (1654, 2339), "white")
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype("/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf", 36)
+    for row in range(8):
+        draw.text((240, 700 + row * 70), "Thủ tục hành chính được tiếp nhận tại Bộ phận Một cửa.",
+                  font=font, fill="black")
+    if with_qr:
+        code = cv2.QRCodeEncoder.create().encode("https://dichvucong.gov.vn/hs/0001")
+        size = int(22 / 25.4 * dpi)
+        qr = cv2.resize(code, (size, size), interpolation=cv2.INTER_NEAREST)
+        page.paste(Image.fromarray(np.dstack([qr] * 3)), (int(8 / 25.4 * dpi),
+                                                          int(7 / 25.4 * dpi)))
+    dossier = tmp_path / "in" / name
+    (dossier / "c1").mkdir(parents=True)
+    page.save(dossier / "c1" / "p1.jpg", quality=90, dpi=(dpi, dpi))
+    return dossier
+
+
+def test_qr_code_in_the_corner_shrinks_the_note_in_place(tmp_path: Path) -> None:
+    """R20: a QR code where the note goes keeps the corner, shrinks the note, asks for review."""
+    profile = load_profile(None, {"pipeline": {"workers": 1}})
+    plain = digitize.run_dossier(_page_with_corner(tmp_path, "HS-PLAIN", False),
+                                 tmp_path / "out", profile=profile)
+    with_qr = digitize.run_dossier(_page_with_corner(tmp_path, "HS-QR", True),
+                                   tmp_path / "out", profile=profile)
+    plain_sig = plain.manifest.documents[0].signature
+    qr_sig = with_qr.manifest.documents[0].signature
+    assert plain_sig is not None and qr_sig is not None
+    assert not plain_sig.appearance_shrunk
+    assert qr_sig.appearance_shrunk
+    assert "stamp_overlaps_text" in {f.code for f in with_qr.manifest.documents[0].flags}
+    assert with_qr.needs_review
+    # the note stays in the top-left corner
+    box = with_qr.components[0].signature.appearance_box_pt
+    assert box[0] < 20 and box[3] > 841 - 30

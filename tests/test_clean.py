@@ -319,3 +319,25 @@ def test_tesseract_tells_upright_from_upside_down() -> None:
     assert not flipped and margin >= 5.0
     flipped, margin = _tesseract_prefers_flipped(np.ascontiguousarray(page[::-1, ::-1]), DPI, 0.7)
     assert flipped and margin >= 5.0
+
+
+def test_find_qr_codes_in_the_note_corner_only() -> None:
+    """R20 support: a QR code in the top-left corner is found with its box; one far from the
+    corner, or none, gives nothing."""
+    import cv2
+
+    from digitize.clean import find_qr_codes
+
+    dpi = 200
+    code = cv2.QRCodeEncoder.create().encode("hs-0001")
+    qr = cv2.resize(code, (160, 160), interpolation=cv2.INTER_NEAREST)
+    page = np.full((2339, 1654), 255, np.uint8)
+    assert find_qr_codes(page, dpi) == ()
+    page[60:220, 80:240] = qr
+    boxes = find_qr_codes(page, dpi)
+    assert len(boxes) == 1
+    x0, y0, x1, y1 = boxes[0]
+    assert 80 <= x0 < 120 and 60 <= y0 < 100 and 200 < x1 <= 240 and 180 < y1 <= 220
+    far = np.full((2339, 1654), 255, np.uint8)
+    far[1800:1960, 1300:1460] = qr
+    assert find_qr_codes(far, dpi) == ()
