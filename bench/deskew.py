@@ -16,91 +16,29 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
-import pikepdf
-from PIL import Image
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pikepdf  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from bench.corpus import (
+    CORPUS,
+    REAL_SCANS,
+    BenchPage,
+    corpus_pages,
+    load_pixels,
+    pdf_page_image,
+    to_array,
+)
 from digitize.clean import clean_page, estimate_page
-
-CORPUS = Path("/work/shared/corpus")
-REAL_SCANS = Path("/work/shared/real-scans")
-
-
-@dataclass(frozen=True)
-class Page:
-    name: str
-    source: Path
-    index: int
-    dpi: float
-    skew: float  # corpus convention: content turned counter-clockwise by this
-    orientation: int
-
-
-def corpus_pages(root: Path = CORPUS) -> list[Page]:
-    pages = []
-    for gt in sorted(root.glob("*/c*/p*.json")):
-        t = json.loads(gt.read_text(encoding="utf-8"))
-        img = t["image"]
-        name = f"{gt.parent.parent.name}/{gt.parent.name}/{gt.stem}"
-        pages.append(
-            Page(
-                name,
-                gt.parent / img["file"],
-                int(img["page_index"]),
-                float(img["dpi"]),
-                float(t["skew_deg"]),
-                int(t["orientation_deg"]),
-            )
-        )
-    return pages
-
-
-def _array(image: Image.Image) -> np.ndarray:
-    if image.mode == "1":
-        image = image.convert("L")
-    elif image.mode not in ("L", "RGB"):
-        image = image.convert("RGB")
-    return np.array(image)
-
-
-def pdf_page_image(path: Path, index: int) -> tuple[np.ndarray, float]:
-    """The largest image of a PDF page, turned as the page's /Rotate shows it, and its dpi."""
-    with pikepdf.open(path) as pdf:
-        page = pdf.pages[index]
-        images = [pikepdf.PdfImage(x) for x in page.get_images().values()]
-        best = max(images, key=lambda im: im.width * im.height)
-        pil = best.as_pil_image()
-        pixels = _array(pil)
-        box = [float(v) for v in page.mediabox]
-        width_pt = abs(box[2] - box[0])
-        rotate = int(page.obj.get("/Rotate", 0)) % 360
-    if rotate in (90, 270):
-        width_pt = abs(box[3] - box[1])
-    dpi = (
-        pixels.shape[1] / (width_pt / 72.0)
-        if rotate in (0, 180)
-        else pixels.shape[0] / (width_pt / 72.0)
-    )
-    if rotate:
-        # /Rotate turns the page clockwise when shown.
-        pixels = np.ascontiguousarray(np.rot90(pixels, k=-(rotate // 90)))
-    return pixels, dpi
-
-
-def load(page: Page) -> np.ndarray:
-    if page.source.suffix.lower() == ".pdf":
-        return pdf_page_image(page.source, page.index)[0]
-    with Image.open(page.source) as im:
-        if page.index:
-            im.seek(page.index)
-        return _array(im)
 
 
 # --- ours ------------------------------------------------------------------------------------
 @dataclass
 class Result:
-    page: Page
+    page: BenchPage
     orientation_ok: bool
     residual: float  # |skew left on the page| after cleaning, degrees
     worse: bool
@@ -115,7 +53,7 @@ def _residual_after(true_skew: float, applied_correction: float) -> float:
     return abs(true_skew + applied_correction)
 
 
-def run_ours(page: Page, pixels: np.ndarray, tolerance: float = 0.01) -> Result:
+def run_ours(page: BenchPage, pixels: np.ndarray, tolerance: float = 0.01) -> Result:
     """``tolerance``: how much above the input skew counts as "made worse" (the corpus truth
     is exact; the real-scan truth is rounded to 0.1° and itself an estimate)."""
     t = time.perf_counter()
@@ -135,7 +73,7 @@ def run_ours(page: Page, pixels: np.ndarray, tolerance: float = 0.01) -> Result:
 
 
 # --- OCRmyPDF --------------------------------------------------------------------------------
-def _single_page_input(page: Page, work: Path) -> Path:
+def _single_page_input(page: BenchPage, work: Path) -> Path:
     """The page as a one-page file in its scanner format (OCRmyPDF reads whole files)."""
     suffix = page.source.suffix.lower()
     if suffix in (".jpg", ".jpeg", ".png"):
@@ -144,16 +82,18 @@ def _single_page_input(page: Page, work: Path) -> Path:
     if suffix == ".pdf":
         with pikepdf.open(page.source) as src:
             out = pikepdf.new()
-            out.pages.append(src.pages[page.index])
+            out.pages.append(src.pages[page.page_index])
             out.save(target)
         return target
     with Image.open(page.source) as im:
-        im.seek(page.index)
+        im.seek(page.page_index)
         im.save(target, compression="group4", dpi=(page.dpi, page.dpi))
     return target
 
 
-def run_ocrmypdf(page: Page, work: Path, timeout: float) -> tuple[np.ndarray | None, float, str]:
+def run_ocrmypdf(
+    page: BenchPage, work: Path, timeout: float
+) -> tuple[np.ndarray | None, float, str]:
     src = _single_page_input(page, work)
     out = work / f"{page.name.replace('/', '_')}.ocrmypdf.pdf"
     cmd = [
@@ -184,7 +124,7 @@ def run_ocrmypdf(page: Page, work: Path, timeout: float) -> tuple[np.ndarray | N
     return pixels, seconds, ""
 
 
-def judge_output(page: Page, pixels: np.ndarray) -> Result:
+def judge_output(page: BenchPage, pixels: np.ndarray) -> Result:
     """Judge someone else's output page with our estimators: it is upright when we find no
     turn, and its residual skew is the skew we measure on it."""
     g = estimate_page(pixels, page.dpi, tesseract_fallback=True)
@@ -220,7 +160,7 @@ def print_table(columns: dict[str, dict[str, str]]) -> None:
         print(k.ljust(width) + "".join(columns[n].get(k, "").rjust(16) for n in names))
 
 
-def real_scan_pages() -> list[tuple[Page, np.ndarray]]:
+def real_scan_pages() -> list[tuple[BenchPage, np.ndarray]]:
     """Real scans with their measured skew (truth rounded to 0.1°), page images via pikepdf."""
     out = []
     for truth_file in sorted(REAL_SCANS.glob("r*/truth.json")):
@@ -236,13 +176,13 @@ def real_scan_pages() -> list[tuple[Page, np.ndarray]]:
                     pixels, dpi = pdf_page_image(source, i)
                 else:
                     with Image.open(source) as im:
-                        pixels = _array(im)
+                        pixels = to_array(im)
                         dpi = float(im.info.get("dpi", (0, 0))[0]) or 0.0
             except Exception as exc:  # an undecodable page (e.g. JBIG2 without a decoder)
                 print(f"  skipped {truth_file.parent.name} p{i + 1}: {exc}", file=sys.stderr)
                 continue
             name = f"{truth_file.parent.name}/p{i + 1:02d}"
-            out.append((Page(name, source, i, dpi, float(skew), int(orient)), pixels))
+            out.append((BenchPage(name, source, i, dpi, float(skew), int(orient)), pixels))
     return out
 
 
@@ -267,7 +207,7 @@ def main() -> None:
     pages = corpus_pages()
     if args.limit:
         pages = pages[: args.limit]
-    loaded = [(p, load(p)) for p in pages]
+    loaded = [(p, load_pixels(p)) for p in pages]
     estimate_page(loaded[0][1], loaded[0][0].dpi)  # warm-up (imports, tesseract load)
 
     ours = [run_ours(p, px) for p, px in loaded]
@@ -277,7 +217,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-deskew-") as tmp:
             work = Path(tmp)
 
-            def one(item: tuple[Page, np.ndarray]) -> tuple[Page, np.ndarray | None, float, str]:
+            def one(
+                item: tuple[BenchPage, np.ndarray],
+            ) -> tuple[BenchPage, np.ndarray | None, float, str]:
                 page, _ = item
                 pixels, seconds, err = run_ocrmypdf(page, work, args.tesseract_timeout)
                 return page, pixels, seconds, err

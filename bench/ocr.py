@@ -13,7 +13,6 @@ workers (2) for both, including decode and deskew.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -29,85 +28,12 @@ from pathlib import Path
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import cv2
-import numpy as np
-import pikepdf
-from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
-CORPUS = Path("/work/shared/corpus")
+from bench.corpus import CORPUS, BenchPage, corpus_pages, load_pixels  # noqa: E402
+from digitize.clean import clean_page  # noqa: E402
+
 TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
-
-
-@dataclass(frozen=True)
-class CorpusPage:
-    gt_json: Path
-    truth: dict
-    source: Path  # the scan file holding the page
-    page_index: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.gt_json.parent.parent.name}/{self.gt_json.parent.name}/{self.gt_json.stem}"
-
-    @property
-    def dpi(self) -> float:
-        return float(self.truth["image"]["dpi"])
-
-    @property
-    def gt_text(self) -> str:
-        return (self.gt_json.parent / self.truth["gt_text"]).read_text(encoding="utf-8")
-
-    @property
-    def profile(self) -> str:
-        return self.truth["degradation"]["profile"]
-
-
-def corpus_pages(root: Path = CORPUS) -> list[CorpusPage]:
-    pages = []
-    for gt in sorted(root.glob("*/c*/p*.json")):
-        truth = json.loads(gt.read_text(encoding="utf-8"))
-        image = truth["image"]
-        pages.append(CorpusPage(gt, truth, gt.parent / image["file"], int(image["page_index"])))
-    return pages
-
-
-def _to_array(image: Image.Image) -> np.ndarray:
-    if image.mode == "1":
-        image = image.convert("L")
-    elif image.mode not in ("L", "RGB"):
-        image = image.convert("RGB")
-    return np.asarray(image).copy()
-
-
-def load_pixels(page: CorpusPage) -> np.ndarray:
-    """The page as the scanner delivered it (uint8 gray or RGB)."""
-    suffix = page.source.suffix.lower()
-    if suffix == ".pdf":
-        with pikepdf.open(page.source) as pdf:
-            pdf_page = pdf.pages[page.page_index]
-            images = list(pdf_page.get_images().values())
-            largest = max(images, key=lambda im: int(im.Width) * int(im.Height))
-            return _to_array(pikepdf.PdfImage(largest).as_pil_image())
-    with Image.open(page.source) as image:
-        image.seek(page.page_index)
-        image.load()
-        return _to_array(image)
-
-
-def undo_truth_geometry(pixels: np.ndarray, truth: dict) -> np.ndarray:
-    """Undo the corpus generator's rotation and skew from the ground truth (fallback used only
-    when ``digitize.clean.clean_page`` is not implemented yet)."""
-    quarter_turns = int(truth["orientation_deg"]) // 90
-    if quarter_turns:
-        pixels = np.ascontiguousarray(np.rot90(pixels, -quarter_turns))
-    skew = float(truth["skew_deg"])
-    if abs(skew) > 0.01:
-        h, w = pixels.shape[:2]
-        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), -skew, 1.0)
-        border = (255, 255, 255) if pixels.ndim == 3 else 255
-        pixels = cv2.warpAffine(pixels, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=border)
-    return pixels
 
 
 # --- metrics -------------------------------------------------------------------------------
@@ -165,24 +91,13 @@ class Score:
 
 
 # --- our pipeline --------------------------------------------------------------------------
-def _clean(pixels: np.ndarray, page: CorpusPage) -> tuple[np.ndarray, str]:
-    try:
-        from digitize.clean import clean_page
-
-        cleaned, _record = clean_page(pixels, page.dpi)
-        return cleaned, "digitize.clean"
-    except NotImplementedError:
-        return undo_truth_geometry(
-            pixels, page.truth
-        ), "truth geometry (clean_page not implemented)"
-
-
-def _ours(page: CorpusPage):
+def _ours(page: BenchPage):
     from digitize.ocr import ocr_page
 
     started = time.perf_counter()
     pixels = load_pixels(page)
-    cleaned, how = _clean(pixels, page)
+    cleaned, _record = clean_page(pixels, page.dpi)
+    how = "digitize.clean"
     result = ocr_page(cleaned, page.dpi)
     seconds = time.perf_counter() - started
     return result.model_copy(update={"hocr": None}), how, seconds
@@ -266,7 +181,7 @@ def main() -> None:
     theirs: dict[str, Score] = {}
     if not args.no_ocrmypdf:
         theirs = {"all": Score(), "clean": Score(), "normal": Score()}
-        by_source: dict[Path, list[CorpusPage]] = {}
+        by_source: dict[Path, list[BenchPage]] = {}
         for page in pages:
             by_source.setdefault(page.source, []).append(page)
         with tempfile.TemporaryDirectory() as tmp:
@@ -301,7 +216,7 @@ def main() -> None:
     # Header fields: one extraction per component over its pages.
     from digitize.extract import extract_fields
 
-    components: dict[Path, list[tuple[CorpusPage, object]]] = {}
+    components: dict[Path, list[tuple[BenchPage, object]]] = {}
     for page, (ocr, _how, _s) in zip(pages, results, strict=True):
         components.setdefault(page.gt_json.parent, []).append((page, ocr))
     tally: dict[str, list[int]] = {}

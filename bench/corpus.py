@@ -1,0 +1,96 @@
+"""Pages of ../shared/corpus (and the real scans) as the scanner delivered them, for benches.
+
+Loaded here with Pillow/pikepdf rather than through ``digitize.ingest``, so that a stage bench
+measures that stage on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pikepdf
+from PIL import Image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CORPUS = SHARED / "corpus"
+REAL_SCANS = SHARED / "real-scans"
+
+
+@dataclass(frozen=True)
+class BenchPage:
+    name: str
+    source: Path  # the scan file holding the page
+    page_index: int  # frame of a TIFF, page of a PDF
+    dpi: float
+    skew: float  # corpus convention: content turned counter-clockwise by this
+    orientation: int
+    truth: dict = field(default_factory=dict, compare=False)  # the page's ground-truth JSON
+    gt_json: Path | None = None
+
+    @property
+    def gt_text(self) -> str:
+        assert self.gt_json is not None, "not a corpus page"
+        return (self.gt_json.parent / self.truth["gt_text"]).read_text(encoding="utf-8")
+
+    @property
+    def profile(self) -> str:
+        return self.truth["degradation"]["profile"]
+
+
+def corpus_pages(root: Path = CORPUS) -> list[BenchPage]:
+    pages = []
+    for gt in sorted(root.glob("*/c*/p*.json")):
+        truth = json.loads(gt.read_text(encoding="utf-8"))
+        image = truth["image"]
+        pages.append(
+            BenchPage(
+                name=f"{gt.parent.parent.name}/{gt.parent.name}/{gt.stem}",
+                source=gt.parent / image["file"],
+                page_index=int(image["page_index"]),
+                dpi=float(image["dpi"]),
+                skew=float(truth["skew_deg"]),
+                orientation=int(truth["orientation_deg"]),
+                truth=truth,
+                gt_json=gt,
+            )
+        )
+    return pages
+
+
+def to_array(image: Image.Image) -> np.ndarray:
+    """uint8 gray (bilevel as 0/255) or RGB, as the pipeline's stages take them."""
+    if image.mode == "1":
+        image = image.convert("L")
+    elif image.mode not in ("L", "RGB"):
+        image = image.convert("RGB")
+    return np.array(image)
+
+
+def pdf_page_image(path: Path, index: int) -> tuple[np.ndarray, float]:
+    """The largest image of a PDF page, turned as the page's /Rotate shows it, and its dpi."""
+    with pikepdf.open(path) as pdf:
+        page = pdf.pages[index]
+        images = [pikepdf.PdfImage(x) for x in page.get_images().values()]
+        best = max(images, key=lambda im: im.width * im.height)
+        pixels = to_array(best.as_pil_image())
+        box = [float(v) for v in page.mediabox]
+        rotate = int(page.obj.get("/Rotate", 0)) % 360
+    width_pt = abs(box[3] - box[1]) if rotate in (90, 270) else abs(box[2] - box[0])
+    across = pixels.shape[1] if rotate in (0, 180) else pixels.shape[0]
+    dpi = across / (width_pt / 72.0)
+    if rotate:
+        # /Rotate turns the page clockwise when shown.
+        pixels = np.ascontiguousarray(np.rot90(pixels, k=-(rotate // 90)))
+    return pixels, dpi
+
+
+def load_pixels(page: BenchPage) -> np.ndarray:
+    if page.source.suffix.lower() == ".pdf":
+        return pdf_page_image(page.source, page.page_index)[0]
+    with Image.open(page.source) as image:
+        if page.page_index:
+            image.seek(page.page_index)
+        return to_array(image)
