@@ -1,6 +1,6 @@
 """Batch throughput against OCRmyPDF, and peak memory as the batch grows.
 
-    /tmp/venv/bin/python bench/batch.py [--corpus DIR] [--rss-sizes 10,40] [--skip-ocrmypdf]
+    .venv/bin/python bench/batch.py [--corpus DIR] [--rss-sizes 10,40] [--skip-ocrmypdf]
 
 1. The corpus's dossiers (``dev-dNN/cN/`` = our dossier/component convention; the
    ``.gt.txt``/``.json`` files beside the scans are ignored by ingest) run through

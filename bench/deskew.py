@@ -1,6 +1,6 @@
 """Benchmark: orientation + deskew on the corpus, ours vs OCRmyPDF side by side.
 
-Run: /tmp/venv/bin/python bench/deskew.py [--limit N] [--no-ocrmypdf] [--real-scans]
+Run: .venv/bin/python bench/deskew.py [--limit N] [--no-ocrmypdf] [--real-scans]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Peak memory and time of ingesting one 300-page multi-page TIFF (issue 3, target < 400 MB).
 
-    /tmp/venv/bin/python bench/ingest_memory.py [--pages 300] [--dpi 300]
+    .venv/bin/python bench/ingest_memory.py [--pages 300] [--dpi 300]
 
 Writes an A4 bilevel CCITT G4 TIFF (one strip per page, realistic text pages with a page
 number so no page is a duplicate) in a temporary folder, then ingests it in a fresh child

@@ -1,6 +1,6 @@
 """OCR benchmark: our OCR vs OCRmyPDF on the DEV corpus, plus header-field accuracy.
 
-    /tmp/venv/bin/python bench/ocr.py [--limit N] [--no-ocrmypdf] [-v]
+    .venv/bin/python bench/ocr.py [--limit N] [--no-ocrmypdf] [-v]
 
 Pages are loaded here (JPEG/PNG, multi-page TIFF frames, PDF page images via pikepdf), not
 through ``digitize.ingest``, so that OCR is measured on its own. Our pages are deskewed by

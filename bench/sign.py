@@ -1,7 +1,7 @@
 """Signing time per component (issue 7): B-B with a file key (target < 0.3 s), and B-T, B-LT,
 B-LTA against the local test PKI (OCSP, CRL, TSA on 127.0.0.1), for each key source.
 
-    /tmp/venv/bin/python bench/sign.py [--n 10] [--out bench/out/sign]
+    .venv/bin/python bench/sign.py [--n 10] [--out bench/out/sign]
 
 One signer is opened per configuration (as a dossier run does) and signs ``--n`` copies of a
 one-page PDF/A-2b component; the table shows the open time and median/max seconds per

@@ -1,8 +1,8 @@
 """PDF/A output size and packaging speed over the shared corpus, beside OCRmyPDF.
 
-    /tmp/venv/bin/python bench/size.py                 # ours + OCRmyPDF on every component
-    /tmp/venv/bin/python bench/size.py --limit 3       # OCRmyPDF on the first 3 components only
-    /tmp/venv/bin/python bench/size.py --no-ocrmypdf   # ours only (seconds)
+    .venv/bin/python bench/size.py                 # ours + OCRmyPDF on every component
+    .venv/bin/python bench/size.py --limit 3       # OCRmyPDF on the first 3 components only
+    .venv/bin/python bench/size.py --no-ocrmypdf   # ours only (seconds)
 
 Per component: the scan bytes (the compressed image data of each page as stored in its source:
 JPEG/PNG file's image data, the TIFF frame's strips, the PDF page's image stream), our PDF/A
