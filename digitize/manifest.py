@@ -21,6 +21,7 @@ from digitize.models import (
     NotDigitisedReason,
     PadesLevel,
     PageVariant,
+    RevocationEvidence,
 )
 
 MANIFEST_VERSION = "1.0"
@@ -77,6 +78,7 @@ class SignatureSummary(FrozenModel):
     signature_alg: str
     tsa_time: datetime | None = None
     appearance_shrunk: bool = False
+    revocation_evidence: tuple[str, ...] = ()  # sha256 of entries in Manifest.revocation_evidence
 
 
 class ExtractionEntry(FrozenModel):
@@ -143,6 +145,7 @@ class Manifest(FrozenModel):
     digitiser: DigitiserInfo
     profile: str
     documents: tuple[DocumentEntry, ...]
+    revocation_evidence: tuple[RevocationEvidence, ...] = ()  # R25, each once (by sha256)
     flags: tuple[Flag, ...] = ()
     needs_review: bool = False
     created_at: datetime

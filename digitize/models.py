@@ -246,6 +246,15 @@ class DigitiserIdentity(FrozenModel):
     is_demo: bool = False
 
 
+class RevocationEvidence(FrozenModel):
+    """An OCSP response or CRL that showed the certificate unrevoked before signing (R25)."""
+
+    kind: Literal["ocsp", "crl"]
+    sha256: str  # of the DER bytes
+    der_base64: str
+    checked_at: datetime
+
+
 class SignatureRecord(FrozenModel):
     field_name: str
     signer: DigitiserIdentity
@@ -257,6 +266,7 @@ class SignatureRecord(FrozenModel):
     tsa_time: datetime | None = None
     appearance_box_pt: tuple[float, float, float, float]  # x0, y0, x1, y1 in PDF points
     appearance_shrunk: bool = False  # R20: box overlapped text and was shrunk
+    revocation_evidence: tuple[RevocationEvidence, ...] = ()  # R25: what the pre-check used
     seconds: float = 0.0
     flags: tuple[Flag, ...] = ()
 

@@ -209,8 +209,9 @@ def page_pool(workers: int = 0) -> Iterator[Executor | None]:
 
 def new_process_pool(count: int) -> ProcessPoolExecutor:
     """``count`` spawn-started page workers (see ``page_pool`` for why spawn)."""
-    return ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker)
+    return ProcessPoolExecutor(
+        max_workers=count, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+    )
 
 
 def _run_pages(
@@ -232,8 +233,13 @@ def _run_pages(
         for component, page in jobs:
             work = process_page(page, component.ordinal, *args)
             results[(component.ordinal, page.index)] = work
-            emit("page_done", component=component.ordinal, page=page.index,
-                 done_pages=len(results), total_pages=total)
+            emit(
+                "page_done",
+                component=component.ordinal,
+                page=page.index,
+                done_pages=len(results),
+                total_pages=total,
+            )
         return results
     futures: dict[Future[PageWork], tuple[int, int]] = {
         executor.submit(process_page, page, component.ordinal, *args): (
@@ -250,11 +256,17 @@ def _run_pages(
             except BrokenProcessPool:
                 raise DigitizeError(
                     "a page worker stopped abruptly (killed, or out of memory)",
-                    path=dossier.source_dir, page=key[1],
+                    path=dossier.source_dir,
+                    page=key[1],
                     hint="run again; with --workers 1 if memory is short",
                 ) from None
-            emit("page_done", component=key[0], page=key[1], done_pages=len(results),
-                 total_pages=total)
+            emit(
+                "page_done",
+                component=key[0],
+                page=key[1],
+                done_pages=len(results),
+                total_pages=total,
+            )
     except BaseException:
         for future in futures:
             future.cancel()
@@ -263,13 +275,15 @@ def _run_pages(
 
 
 # --- per-component work (parent process) ---------------------------------------------------
-def _flag(code: str, message: str, severity: Severity = Severity.REVIEW, page: int | None = None
-          ) -> Flag:
+def _flag(
+    code: str, message: str, severity: Severity = Severity.REVIEW, page: int | None = None
+) -> Flag:
     return Flag(code=code, severity=severity, message=message, page=page)
 
 
-def _stamp_area_obstacles(ocr: PageOcr, qr_boxes: tuple[BBox, ...]
-                          ) -> tuple[tuple[float, float, float, float], ...]:
+def _stamp_area_obstacles(
+    ocr: PageOcr, qr_boxes: tuple[BBox, ...]
+) -> tuple[tuple[float, float, float, float], ...]:
     """Words and QR codes of page 1 in PDF points (origin bottom-left), for the R20 check."""
     scale = 72.0 / ocr.dpi
     height_pt = ocr.height_px * scale
@@ -288,8 +302,9 @@ def _scan_time(component: Component) -> datetime:
     return when.astimezone(VN_TZ).replace(microsecond=0)
 
 
-def _page_entries(component: Component, works: Sequence[PageWork], pdf: PdfResult,
-                  source_root: Path) -> tuple[PageEntry, ...]:
+def _page_entries(
+    component: Component, works: Sequence[PageWork], pdf: PdfResult, source_root: Path
+) -> tuple[PageEntry, ...]:
     entries = []
     for page, work, size, passthrough in zip(
         component.pages, works, pdf.page_bytes, pdf.passthrough_pages, strict=True
@@ -353,24 +368,30 @@ def _issued_date(fields: Sequence[ExtractionEntry]):  # type: ignore[no-untyped-
 RESCAN_FLAGS = {"pdf_rescanned", "pdf_encrypted"}
 
 
-def _carry_file(dossier: Dossier, source: SourceFile, target: Path, reason: str
-                ) -> OriginalEntry:
+def _carry_file(dossier: Dossier, source: SourceFile, target: Path, reason: str) -> OriginalEntry:
     """Copy a received file into the bundle unchanged, checking it is what was ingested."""
     shutil.copyfile(source.path, target)
     digest = sha256_file(target)
     if digest != source.sha256:  # R8: the copy must be the file that was ingested
-        raise QualityError("the file changed while the dossier was being processed",
-                           path=source.path)
+        raise QualityError(
+            "the file changed while the dossier was being processed", path=source.path
+        )
     try:
         shown = str(source.path.relative_to(dossier.source_dir))
     except ValueError:
         shown = source.path.name
-    return OriginalEntry(file=target.name, source_file=_nfc(shown), sha256=digest,
-                         size_bytes=target.stat().st_size, reason=reason)
+    return OriginalEntry(
+        file=target.name,
+        source_file=_nfc(shown),
+        sha256=digest,
+        size_bytes=target.stat().st_size,
+        reason=reason,
+    )
 
 
-def _keep_originals(dossier: Dossier, component: Component, writer: BundleWriter
-                    ) -> tuple[OriginalEntry, ...]:
+def _keep_originals(
+    dossier: Dossier, component: Component, writer: BundleWriter
+) -> tuple[OriginalEntry, ...]:
     """Received PDFs that were not fresh scans travel unchanged beside the new copy, so their
     own signatures stay verifiable (issue 10: never drop or silently invalidate them)."""
     reasons = [f.message for f in component.flags if f.code in RESCAN_FLAGS]
@@ -378,21 +399,29 @@ def _keep_originals(dossier: Dossier, component: Component, writer: BundleWriter
         return ()
     pdfs = [s for s in component.sources if s.format == "pdf"]
     return tuple(
-        _carry_file(dossier, source,
-                    writer.path(original_file_name(dossier.code, component.ordinal, index)),
-                    "; ".join(reasons))
+        _carry_file(
+            dossier,
+            source,
+            writer.path(original_file_name(dossier.code, component.ordinal, index)),
+            "; ".join(reasons),
+        )
         for index, source in enumerate(pdfs, 1)
     )
 
 
-def _keep_masters(dossier: Dossier, component: Component, writer: BundleWriter
-                  ) -> tuple[OriginalEntry, ...]:
+def _keep_masters(
+    dossier: Dossier, component: Component, writer: BundleWriter
+) -> tuple[OriginalEntry, ...]:
     """R14: the scan files themselves, hashed, outside the signed PDF."""
     return tuple(
-        _carry_file(dossier, source,
-                    writer.path(master_file_name(dossier.code, component.ordinal, index,
-                                                 source.path.suffix)),
-                    "master scan (R14)")
+        _carry_file(
+            dossier,
+            source,
+            writer.path(
+                master_file_name(dossier.code, component.ordinal, index, source.path.suffix)
+            ),
+            "master scan (R14)",
+        )
         for index, source in enumerate(component.sources, 1)
     )
 
@@ -439,8 +468,11 @@ def run_dossier(
         if on_event is not None:
             on_event(Event(kind=kind, dossier=name, **fields))  # type: ignore[arg-type]
 
-    emit("dossier_started", total_pages=dossier.page_count,
-         message=f"{len(dossier.components)} components")
+    emit(
+        "dossier_started",
+        total_pages=dossier.page_count,
+        message=f"{len(dossier.components)} components",
+    )
     for ignored in dossier.ignored_files:
         emit("notice", message=f"ignored (not a scan): {ignored}")
 
@@ -448,7 +480,9 @@ def run_dossier(
     if signer is None:
         signer = open_signer(profile.sign, data_dir or user_data_dir())
     try:
-        with BundleWriter(out_dir, name, overwrite=overwrite, zip_copy=profile.bundle.zip) as writer:
+        with BundleWriter(
+            out_dir, name, overwrite=overwrite, zip_copy=profile.bundle.zip
+        ) as writer:
             t = time.monotonic()
             if executor is not None:
                 works = _run_pages(dossier, profile, executor, emit)
@@ -462,11 +496,13 @@ def run_dossier(
                 dossier, works, profile, signer, writer, emit, timings
             )
             _reverify_sources(dossier)
-            manifest = _build_manifest(dossier, documents, profile, signer)
+            manifest = _build_manifest(dossier, documents, profile, signer, components)
             if profile.pipeline.strict and manifest.needs_review:
                 raise QualityError(
                     "pages or fields need review and the profile is strict: no bundle written",
-                    path=source, hint="see `digitize ingest`/`digitize ocr` for the flags")
+                    path=source,
+                    hint="see `digitize ingest`/`digitize ocr` for the flags",
+                )
             writer.write_manifest(manifest, signer)
             bundle_path, zip_path = writer.commit()
     finally:
@@ -518,17 +554,25 @@ def _package_components(
                     flags=component.flags,
                 )
             )
-            results.append(ComponentResult(ordinal=component.ordinal, name=component.name,
-                                           file=None, pages=0, mean_confidence=None,
-                                           needs_review=False))
+            results.append(
+                ComponentResult(
+                    ordinal=component.ordinal,
+                    name=component.name,
+                    file=None,
+                    pages=0,
+                    mean_confidence=None,
+                    needs_review=False,
+                )
+            )
             continue
         page_works = [works[(component.ordinal, p.index)] for p in component.pages]
         ocrs = [w.ocr for w in page_works]
         if profile.ocr.strict:
             for page, ocr in zip(component.pages, ocrs, strict=True):
                 if any(f.code == "ocr_failed" for f in ocr.flags):
-                    raise OcrError("OCR failed and the profile is strict", path=page.source,
-                                   page=page.index)
+                    raise OcrError(
+                        "OCR failed and the profile is strict", path=page.source, page=page.index
+                    )
         file_name = bundle_file_name(dossier.code, component.ordinal)
         meta = PdfMetadata(
             title=f"{dossier.code} — {component.name}",
@@ -566,17 +610,29 @@ def _package_components(
         fields = extract_fields(ocrs, profile.extract) if profile.extract.enabled else ()
         timings["extract"] += time.monotonic() - t
         extraction = tuple(
-            ExtractionEntry(field=f.name, value=f.value, page=f.page, bbox=f.bbox,
-                            confidence=round(f.confidence, 3), source=f.source,
-                            needs_review=f.needs_review, started_at=extraction_started)
+            ExtractionEntry(
+                field=f.name,
+                value=f.value,
+                page=f.page,
+                bbox=f.bbox,
+                confidence=round(f.confidence, 3),
+                source=f.source,
+                needs_review=f.needs_review,
+                started_at=extraction_started,
+            )
             for f in fields
         )
         mean_conf = sum(o.mean_confidence for o in ocrs) / len(ocrs)
         ocr_review = any(o.needs_review for o in ocrs)
         flags = list(component.flags) + list(signature.flags)
         if ocr_review:
-            flags.append(_flag("ocr_review", "one or more pages are under the OCR confidence "
-                               "threshold: check the text layer (R15)"))
+            flags.append(
+                _flag(
+                    "ocr_review",
+                    "one or more pages are under the OCR confidence "
+                    "threshold: check the text layer (R15)",
+                )
+            )
         signed_sha = sha256_file(signed_path)
         documents.append(
             DocumentEntry(
@@ -597,9 +653,13 @@ def _package_components(
                 sha256=signed_sha,
                 size_bytes=signed_path.stat().st_size,
                 pdfa_profile="PDF/A-2u" if pdf.pdfa_part == "2u" else "PDF/A-2b",
-                ocr=OcrSummary(engine=ocrs[0].engine, version=ocrs[0].engine_version,
-                               language=ocrs[0].language, mean_confidence=round(mean_conf, 2),
-                               review_flag=ocr_review),
+                ocr=OcrSummary(
+                    engine=ocrs[0].engine,
+                    version=ocrs[0].engine_version,
+                    language=ocrs[0].language,
+                    mean_confidence=round(mean_conf, 2),
+                    review_flag=ocr_review,
+                ),
                 signature=SignatureSummary(
                     field_name=signature.field_name,
                     signed_at=signature.signed_at,
@@ -609,31 +669,48 @@ def _package_components(
                     signature_alg=signature.signature_algorithm,
                     tsa_time=signature.tsa_time,
                     appearance_shrunk=signature.appearance_shrunk,
+                    revocation_evidence=tuple(e.sha256 for e in signature.revocation_evidence),
                 ),
                 extraction=extraction,
                 originals=_keep_originals(dossier, component, writer),
-                masters=(_keep_masters(dossier, component, writer)
-                         if profile.bundle.keep_masters else ()),
+                masters=(
+                    _keep_masters(dossier, component, writer) if profile.bundle.keep_masters else ()
+                ),
                 flags=tuple(flags),
             )
         )
         results.append(
-            ComponentResult(ordinal=component.ordinal, name=component.name, file=file_name,
-                            pages=len(component.pages), mean_confidence=round(mean_conf, 2),
-                            needs_review=ocr_review or any(
-                                f.severity is Severity.REVIEW for f in flags),
-                            pdf=pdf, signature=signature)
+            ComponentResult(
+                ordinal=component.ordinal,
+                name=component.name,
+                file=file_name,
+                pages=len(component.pages),
+                mean_confidence=round(mean_conf, 2),
+                needs_review=ocr_review or any(f.severity is Severity.REVIEW for f in flags),
+                pdf=pdf,
+                signature=signature,
+            )
         )
     return documents, results
 
 
-def _build_manifest(dossier: Dossier, documents: list[DocumentEntry], profile: Profile,
-                    signer: DigitiserSigner) -> Manifest:
+def _build_manifest(
+    dossier: Dossier,
+    documents: list[DocumentEntry],
+    profile: Profile,
+    signer: DigitiserSigner,
+    components: list[ComponentResult],
+) -> Manifest:
     identity = signer.identity
     flags = list(dossier.flags)
     if identity.is_demo:
-        flags.append(_flag("demo_signer", "signed with the built-in DEMO identity: not valid "
-                           "for real use", Severity.WARNING))
+        flags.append(
+            _flag(
+                "demo_signer",
+                "signed with the built-in DEMO identity: not valid for real use",
+                Severity.WARNING,
+            )
+        )
     review = any(
         f.severity in (Severity.REVIEW, Severity.ERROR)
         for doc in documents
@@ -654,6 +731,14 @@ def _build_manifest(dossier: Dossier, documents: list[DocumentEntry], profile: P
         ),
         profile=profile.name,
         documents=tuple(documents),
+        revocation_evidence=tuple(
+            {
+                evidence.sha256: evidence
+                for result in components
+                if result.signature is not None
+                for evidence in result.signature.revocation_evidence
+            }.values()
+        ),
         flags=tuple(flags),
         needs_review=review,
         created_at=datetime.now(VN_TZ).replace(microsecond=0),

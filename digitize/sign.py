@@ -37,6 +37,7 @@ are bound to one loop). It is not picklable: open one per process and ``close()`
 from __future__ import annotations
 
 import asyncio
+import base64
 import errno
 import getpass
 import hashlib
@@ -74,6 +75,7 @@ from digitize.models import (
     Flag,
     FrozenModel,
     PadesLevel,
+    RevocationEvidence,
     Severity,
     SignatureRecord,
 )
@@ -945,6 +947,7 @@ class PyHankoDigitiserSigner(DigitiserSigner):
         _font_for_stamp(self._font)  # pay the one-off font cut at open, not on the first file
         self._level, self._level_flags = self._choose_level()
         self._revocation_checked_at: float | None = None
+        self._revocation_evidence: tuple[RevocationEvidence, ...] = ()
         self._http: Any = None
         self._closed = False
 
@@ -1076,10 +1079,11 @@ class PyHankoDigitiserSigner(DigitiserSigner):
             RevokedError,
         )
 
+        context = self._validation_context(hard_fail=True)
         validator = CertificateValidator(
             cert,
             intermediate_certs=self._backend.chain,
-            validation_context=self._validation_context(hard_fail=True),
+            validation_context=context,
         )
         try:
             await validator.async_validate_usage(set())
@@ -1105,6 +1109,15 @@ class PyHankoDigitiserSigner(DigitiserSigner):
         except PathValidationError as e:
             raise SigningError(f"certificate of '{name}' failed validation ({_short(e)})") from None
         self._revocation_checked_at = now
+        # R25: keep what proved the certificate unrevoked; it goes into the manifest.
+        checked_at = datetime.now(self._tz).replace(microsecond=0)
+        self._revocation_evidence = tuple(
+            RevocationEvidence(kind=kind, sha256=hashlib.sha256(der).hexdigest(),
+                               der_base64=base64.b64encode(der).decode("ascii"),
+                               checked_at=checked_at)
+            for kind, der in [*(("ocsp", o.dump()) for o in context.ocsps),
+                              *(("crl", c.dump()) for c in context.crls)]
+        )
 
     # -- signing ------------------------------------------------------------------------------
     def _call(self, coro: Coroutine[Any, Any, T], path: Path | None) -> T:
@@ -1251,6 +1264,7 @@ class PyHankoDigitiserSigner(DigitiserSigner):
             tsa_time=tsa_time.astimezone(self._tz) if tsa_time else None,
             appearance_box_pt=layout.box,
             appearance_shrunk=layout.shrunk,
+            revocation_evidence=self._revocation_evidence,
             seconds=round(time.perf_counter() - t0, 3),
             flags=tuple(flags),
         )

@@ -555,3 +555,24 @@ def test_personal_certificate_rule(subject: list[tuple[str, str]], personal: boo
     cert = _cert_with_subject([(oids[k], v) for k, v in subject])
     problem = personal_certificate_problem(cert)
     assert (problem is None) == personal, problem
+
+
+@pytest.mark.slow
+def test_revocation_evidence_of_the_precheck_is_kept(matrix: dict) -> None:
+    """R25: the OCSP response that showed the certificate unrevoked before signing is kept
+    (it goes into the manifest), also at B-B where the PDF itself carries none."""
+    import base64
+    import hashlib
+
+    from asn1crypto import ocsp
+
+    _path, record = matrix[("pkcs12", PadesLevel.B_B)]
+    responses = [e for e in record.revocation_evidence if e.kind == "ocsp"]
+    assert responses, record.revocation_evidence
+    for evidence in responses:
+        der = base64.b64decode(evidence.der_base64)
+        assert hashlib.sha256(der).hexdigest() == evidence.sha256
+        response = ocsp.OCSPResponse.load(der)
+        assert response["response_status"].native == "successful"
+        single = response.basic_ocsp_response["tbs_response_data"]["responses"][0]
+        assert single["cert_status"].name == "good"
