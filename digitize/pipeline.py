@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from datetime import datetime
@@ -214,64 +214,60 @@ def new_process_pool(count: int) -> ProcessPoolExecutor:
     )
 
 
-def _run_pages(
+def _iter_page_works(
     dossier: Dossier,
     profile: Profile,
     executor: Executor | None,
-    emit: Callable[..., None],
-) -> dict[tuple[int, int], PageWork]:
-    total = dossier.page_count
+    window: int,
+) -> Iterator[PageWork]:
+    """Page results in completion order, with at most ``window`` pages in flight.
+
+    Submitting lazily in component order keeps memory bounded (finished components are packaged
+    and dropped while later pages are still being read) and lets early components be signed
+    while the pool works on the rest.
+    """
     args = (profile.ingest, profile.clean, profile.ocr, profile.pdfa)
-    jobs: list[tuple[Component, IngestedPage]] = [
-        (component, page)
-        for component in dossier.components
-        if component.not_digitised_reason is None
-        for page in component.pages
-    ]
-    results: dict[tuple[int, int], PageWork] = {}
+    jobs = iter(
+        [
+            (component, page)
+            for component in dossier.components
+            if component.not_digitised_reason is None
+            for page in component.pages
+        ]
+    )
     if executor is None:
         for component, page in jobs:
-            work = process_page(page, component.ordinal, *args)
-            results[(component.ordinal, page.index)] = work
-            emit(
-                "page_done",
-                component=component.ordinal,
-                page=page.index,
-                done_pages=len(results),
-                total_pages=total,
-            )
-        return results
-    futures: dict[Future[PageWork], tuple[int, int]] = {
-        executor.submit(process_page, page, component.ordinal, *args): (
-            component.ordinal,
-            page.index,
-        )
-        for component, page in jobs
-    }
+            yield process_page(page, component.ordinal, *args)
+        return
+    in_flight: dict[Future[PageWork], int] = {}
+
+    def submit_next() -> None:
+        job = next(jobs, None)
+        if job is not None:
+            component, page = job
+            in_flight[executor.submit(process_page, page, component.ordinal, *args)] = page.index
+
     try:
-        for future in as_completed(futures):
-            key = futures[future]
-            try:
-                results[key] = future.result()
-            except BrokenProcessPool:
-                raise DigitizeError(
-                    "a page worker stopped abruptly (killed, or out of memory)",
-                    path=dossier.source_dir,
-                    page=key[1],
-                    hint="run again; with --workers 1 if memory is short",
-                ) from None
-            emit(
-                "page_done",
-                component=key[0],
-                page=key[1],
-                done_pages=len(results),
-                total_pages=total,
-            )
-    except BaseException:
-        for future in futures:
+        for _ in range(max(1, window)):
+            submit_next()
+        while in_flight:
+            done, _pending = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                page_index = in_flight.pop(future)
+                try:
+                    work = future.result()
+                except BrokenProcessPool:
+                    raise DigitizeError(
+                        "a page worker stopped abruptly (killed, or out of memory)",
+                        path=dossier.source_dir,
+                        page=page_index,
+                        hint="run again; with --workers 1 if memory is short",
+                    ) from None
+                submit_next()
+                yield work
+    finally:
+        for future in in_flight:
             future.cancel()
-        raise
-    return results
 
 
 # --- per-component work (parent process) ---------------------------------------------------
@@ -470,7 +466,7 @@ def run_dossier(
 
     emit(
         "dossier_started",
-        total_pages=dossier.page_count,
+        total_pages=_pages_to_digitise(dossier),
         message=f"{len(dossier.components)} components",
     )
     for ignored in dossier.ignored_files:
@@ -485,16 +481,19 @@ def run_dossier(
         ) as writer:
             t = time.monotonic()
             if executor is not None:
-                works = _run_pages(dossier, profile, executor, emit)
+                documents, components = _process_and_package(
+                    dossier, profile, executor, 2 * usable_cores(), signer, writer, emit, timings
+                )
             else:
                 # No more workers than pages: each spawned worker costs its start-up.
-                workers = min(profile.pipeline.workers or usable_cores(), dossier.page_count)
-                with page_pool(max(1, workers)) as pool:
-                    works = _run_pages(dossier, profile, pool, emit)
+                workers = max(
+                    1, min(profile.pipeline.workers or usable_cores(), dossier.page_count)
+                )
+                with page_pool(workers) as pool:
+                    documents, components = _process_and_package(
+                        dossier, profile, pool, 2 * workers, signer, writer, emit, timings
+                    )
             timings["pages"] = time.monotonic() - t
-            documents, components = _package_components(
-                dossier, works, profile, signer, writer, emit, timings
-            )
             _reverify_sources(dossier)
             manifest = _build_manifest(dossier, documents, profile, signer, components)
             if profile.pipeline.strict and manifest.needs_review:
@@ -527,8 +526,65 @@ def run_dossier(
     )
 
 
+def _pages_to_digitise(dossier: Dossier) -> int:
+    return sum(len(c.pages) for c in dossier.components if c.not_digitised_reason is None)
+
+
+def _process_and_package(
+    dossier: Dossier,
+    profile: Profile,
+    executor: Executor | None,
+    window: int,
+    signer: DigitiserSigner,
+    writer: BundleWriter,
+    emit: Callable[..., None],
+    timings: dict[str, float],
+) -> tuple[list[DocumentEntry], list[ComponentResult]]:
+    """Run the pages through the pool; package each component, in order, once its pages are
+    all back (its page images are dropped then)."""
+    documents: list[DocumentEntry] = []
+    results: list[ComponentResult] = []
+    works: dict[tuple[int, int], PageWork] = {}
+    waiting = list(dossier.components)
+    done_pages = 0
+
+    def package_ready() -> None:
+        def ready(component: Component) -> bool:
+            return component.not_digitised_reason is not None or all(
+                (component.ordinal, p.index) in works for p in component.pages
+            )
+
+        while waiting and ready(waiting[0]):
+            component = waiting.pop(0)
+            docs, comps = _package_components(
+                dossier, [component], works, profile, signer, writer, emit, timings
+            )
+            documents.extend(docs)
+            results.extend(comps)
+            for page in component.pages:
+                works.pop((component.ordinal, page.index), None)
+
+    package_ready()  # leading components that were not digitised (R9)
+    for work in _iter_page_works(dossier, profile, executor, window):
+        works[(work.component, work.page)] = work
+        done_pages += 1
+        emit(
+            "page_done",
+            component=work.component,
+            page=work.page,
+            done_pages=done_pages,
+            total_pages=_pages_to_digitise(dossier),
+        )
+        package_ready()
+    package_ready()
+    if waiting:  # pragma: no cover - would be a bug: every page came back or raised
+        raise DigitizeError(f"component {waiting[0].ordinal} was never packaged")
+    return documents, results
+
+
 def _package_components(
     dossier: Dossier,
+    ready: Sequence[Component],
     works: dict[tuple[int, int], PageWork],
     profile: Profile,
     signer: DigitiserSigner,
@@ -541,7 +597,7 @@ def _package_components(
     timings.setdefault("pdfa", 0.0)
     timings.setdefault("sign", 0.0)
     timings.setdefault("extract", 0.0)
-    for component in dossier.components:
+    for component in ready:
         physical = len({p.physical_page for p in component.pages})
         if component.not_digitised_reason is not None:
             documents.append(
