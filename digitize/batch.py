@@ -55,6 +55,7 @@ from digitize.errors import (
     ExitCode,
     InterruptedRunError,
     OutputError,
+    PageWorkerDiedError,
     UnsafePathError,
 )
 from digitize.ingest import DOSSIER_YAML, load_dossier_yaml, natural_key
@@ -764,16 +765,7 @@ def _one_dossier(
     except AbandonedError:
         journal.append("abandoned", run=run_id, dossier=name, bundle=bundle)
         return
-    except DigitizeError as exc:
-        row = BatchRow(
-            dossier=name,
-            bundle=bundle,
-            status="failed",
-            error=exc.one_line(),
-            exit_code=int(exc.exit_code),
-            seconds=round(time.monotonic() - t, 2),
-        )
-    except BrokenProcessPool:
+    except (BrokenProcessPool, PageWorkerDiedError):
         pool.replace_broken(executor)
         if abandon.is_set():
             journal.append("abandoned", run=run_id, dossier=name, bundle=bundle)
@@ -784,6 +776,15 @@ def _one_dossier(
             status="failed",
             error="a page worker died (out of memory or killed)",
             exit_code=int(ExitCode.INTERNAL),
+            seconds=round(time.monotonic() - t, 2),
+        )
+    except DigitizeError as exc:
+        row = BatchRow(
+            dossier=name,
+            bundle=bundle,
+            status="failed",
+            error=exc.one_line(),
+            exit_code=int(exc.exit_code),
             seconds=round(time.monotonic() - t, 2),
         )
     except Exception as exc:  # noqa: BLE001 - one bad dossier must not stop the batch

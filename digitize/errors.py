@@ -237,6 +237,13 @@ class OutputError(DigitizeError):
     exit_code = ExitCode.OUTPUT
 
 
+class PageWorkerDiedError(DigitizeError):
+    """A page worker process died (OOM killer, kill -9): the pool is broken and a long-running
+    caller (batch, watch) must replace it before the next dossier."""
+
+    exit_code = ExitCode.INTERNAL
+
+
 class BatchPartialError(DigitizeError):
     exit_code = ExitCode.BATCH_PARTIAL
 

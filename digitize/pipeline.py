@@ -38,7 +38,7 @@ from digitize.bundle import (
     safe_bundle_name,
 )
 from digitize.clean import CleanSettings, clean_page, find_qr_codes
-from digitize.errors import DigitizeError, OcrError, QualityError
+from digitize.errors import DigitizeError, OcrError, PageWorkerDiedError, QualityError
 from digitize.extract import extract_fields
 from digitize.ingest import IngestSettings, ingest_dossier, load_page_pixels, read_page_encoded
 from digitize.manifest import (
@@ -253,18 +253,17 @@ def _iter_page_works(
         while in_flight:
             done, _pending = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:
-                page_index = in_flight.pop(future)
-                try:
-                    work = future.result()
-                except BrokenProcessPool:
-                    raise DigitizeError(
-                        "a page worker stopped abruptly (killed, or out of memory)",
-                        path=dossier.source_dir,
-                        page=page_index,
-                        hint="run again; with --workers 1 if memory is short",
-                    ) from None
+                del in_flight[future]
+                work = future.result()
                 submit_next()
                 yield work
+    except BrokenProcessPool:
+        # A dead worker breaks the whole pool, whether seen at submit or at result time.
+        raise PageWorkerDiedError(
+            "a page worker stopped abruptly (killed, or out of memory)",
+            path=dossier.source_dir,
+            hint="run again; with --workers 1 if memory is short",
+        ) from None
     finally:
         for future in in_flight:
             future.cancel()

@@ -74,6 +74,7 @@ from digitize.errors import (
     DigitizeError,
     ExitCode,
     OutputError,
+    PageWorkerDiedError,
     UnsafePathError,
 )
 from digitize.ingest import natural_key
@@ -730,7 +731,7 @@ class InboxWatcher:
             self.journal.append("abandoned", claim=claim_id, dossier=name)
             self._emit("notice", dossier=nfc(name), message="abandoned; redone on restart")
             return
-        except BrokenProcessPool:
+        except (BrokenProcessPool, PageWorkerDiedError):
             pool.replace_broken(executor)
             if abandon.is_set():
                 self.journal.append("abandoned", claim=claim_id, dossier=name)

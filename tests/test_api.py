@@ -207,3 +207,26 @@ def test_qr_code_in_the_corner_shrinks_the_note_in_place(tmp_path: Path) -> None
     # the note stays in the top-left corner
     box = with_qr.components[0].signature.appearance_box_pt
     assert box[0] < 20 and box[3] > 841 - 30
+
+
+def test_dead_page_worker_is_a_typed_error_that_batch_and_watch_recover_from(
+    tmp_path: Path,
+) -> None:
+    """A worker killed under a dossier (OOM killer) surfaces as PageWorkerDiedError, the type
+    batch and watch catch to replace their pool, not as a raw BrokenProcessPool."""
+    from digitize.errors import PageWorkerDiedError
+    from digitize.pipeline import new_process_pool
+
+    dossier = _small_dossier(tmp_path / "in", "HS-DEAD", 2)
+    pool = new_process_pool(2)
+    try:
+        assert pool.submit(os.getpid).result(timeout=120) > 0  # workers are up
+        for process in list(pool._processes.values()):  # noqa: SLF001 - simulate the OOM killer
+            os.kill(process.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        with pytest.raises(PageWorkerDiedError):
+            digitize.run_dossier(dossier, tmp_path / "out", executor=pool,
+                                 profile=load_profile(None, {"pipeline": {"workers": 2}}))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    assert not (tmp_path / "out" / "HS-DEAD").exists()
