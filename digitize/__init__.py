@@ -3,15 +3,14 @@
 Library entry points (each stage is importable on its own too)::
 
     import digitize
-    result = digitize.run_dossier("samples/ho-so-khai-sinh", "out/")
+    result = digitize.run_dossier("samples/ho-so-cap-ban-sao", "out/")
     report = digitize.verify_bundle(result.bundle_path)
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from digitize.errors import DigitizeError, ExitCode  # noqa: E402
+from digitize._version import __version__
+from digitize.errors import DigitizeError, ExitCode
 
 
 def __getattr__(name: str) -> object:

@@ -24,7 +24,8 @@ from digitize.models import (
     RevocationEvidence,
 )
 
-MANIFEST_VERSION = "1.0"
+MANIFEST_VERSION = "1.1"
+# 1.1 adds optional blocks only (review, Art. 9 data, evidence): a 1.0 manifest still reads.
 MANIFEST_FILE = "manifest.json"
 CHECKSUMS_FILE = "checksums.sha256"
 MANIFEST_SIGNATURE_FILE = "manifest.json.p7s"
@@ -136,7 +137,7 @@ class DocumentEntry(FrozenModel):
 
 
 class Manifest(FrozenModel):
-    manifest_version: Literal["1.0"] = "1.0"  # = MANIFEST_VERSION
+    manifest_version: Literal["1.0", "1.1"] = "1.1"  # new bundles: MANIFEST_VERSION
     dossier_code: str = Field(max_length=40)
     dossier_code_format: Literal["legacy", "centralised", "unknown", "folder_name"]
     procedure_code: str | None = Field(default=None, max_length=30)

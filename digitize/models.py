@@ -45,6 +45,14 @@ class Flag(FrozenModel):
     page: int | None = None  # 1-based image index within the component, when page-specific
 
 
+def make_flag(
+    code: str, message: str, severity: Severity = Severity.REVIEW, page: int | None = None
+) -> Flag:
+    """The one flag constructor: a review flag unless told otherwise (R15: a doubt goes to a
+    person by default, never silently accepted)."""
+    return Flag(code=code, severity=severity, message=message, page=page)
+
+
 class ColourMode(StrEnum):
     RGB = "rgb"
     GRAY = "gray"
