@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from digitize.models import CleanRecord, Flag, FrozenModel, Severity
+from digitize.settings import CleanSettings
 
 # Pages are measured at about this resolution (dots per inch).
 _WORK_DPI = 100.0
@@ -45,18 +46,6 @@ _COARSE_DPI = 50.0
 _TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
 # Height of the text band tesseract reads when line shapes cannot tell up from down.
 _BAND_INCH = 1.2
-
-
-class CleanSettings(FrozenModel):
-    orientation: bool = True
-    deskew: bool = True
-    min_skew_deg: float = 0.05  # below this the pixels are not resampled
-    max_skew_deg: float = 15.0
-    min_orientation_confidence: float = 0.5
-    crop_background: bool = False  # remove scanner background outside the paper edge (R7)
-    min_skew_confidence: float = 0.3  # below this the skew estimate is not applied
-    # Tesseract settles up-vs-down only when the line-geometry cue is weak.
-    tesseract_fallback: bool = True
 
 
 # --- small helpers -------------------------------------------------------------------------

@@ -29,18 +29,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from difflib import SequenceMatcher
 
-from digitize.models import BBox, ExtractedField, FrozenModel, PageOcr, Word
-
-
-class ExtractSettings(FrozenModel):
-    enabled: bool = True
-    min_confidence: float = 0.6  # below: field flagged for review
-    min_number_confidence: float = 0.75  # digits read less surely than this look handwritten
-    phrase_match: float = 0.8  # fuzzy ratio (0..1) for fixed phrases such as the motto
-    # Printed header text (organ, trích yếu) reads at 90+ on a clean scan; a word under this
-    # is a stamp, a seal or a misread diacritic: the field is flagged, not trusted.
-    min_text_word_confidence: float = 0.8
-    check_syllables: bool = True  # a word that is no Vietnamese syllable marks a misread field
+from digitize.models import BBox, ExtractedField, PageOcr, Word
+from digitize.settings import ExtractSettings
 
 
 # --- text helpers --------------------------------------------------------------------------

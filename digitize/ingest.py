@@ -106,7 +106,6 @@ from digitize.models import (
     Dossier,
     EncodedImage,
     Flag,
-    FrozenModel,
     IngestedPage,
     NotDigitisedReason,
     PageQA,
@@ -115,18 +114,7 @@ from digitize.models import (
     SourceEncoding,
     SourceFile,
 )
-
-
-class IngestSettings(FrozenModel):
-    min_dpi: float = 200.0  # R10: refuse pages below this effective dpi
-    allow_grayscale: bool = False  # R11: warn on gray/bilevel pages unless allowed
-    blank_pages: Literal["keep", "drop"] = "keep"  # duplex backs: flagged either way
-    max_pixels: int = 150_000_000  # per page; above this: TooLargeError (decompression bombs)
-    max_file_bytes: int = 2 * 1024**3
-    pdf_with_text: Literal["refuse", "rescan"] = "refuse"  # already-signed / text PDFs
-    max_pages_per_file: int = 5000  # a PDF/TIFF claiming more pages is refused (TooLargeError)
-    detect_near_duplicates: bool = True
-
+from digitize.settings import IngestSettings
 
 VN_TZ = timezone(timedelta(hours=7))  # capture times without an offset are counter-local time
 

@@ -38,30 +38,14 @@ from digitize.errors import OcrError, OutputError
 from digitize.models import (
     ExtractedField,
     Flag,
-    FrozenModel,
     OcrLine,
     PageOcr,
     Severity,
     Word,
 )
+from digitize.settings import OcrSettings
 
 DEBIAN_TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
-
-
-class OcrSettings(FrozenModel):
-    language: str = "vie"
-    tessdata_dir: str | None = None  # None: Debian's tessdata
-    low_word_confidence: float = 60.0
-    min_page_confidence: float = 70.0  # below: page flagged for review (R15)
-    max_low_confidence_share: float = 0.25
-    strict: bool = False  # True: an OCR failure aborts the dossier instead of flagging the page
-    keep_hocr: bool = True
-    page_segmentation_mode: int = 3  # tesseract PSM; 3 (auto) measured best with column split
-    drop_red_ink: bool = True  # colour pages: read the red channel so red seals fade (OCR only)
-    retry_binarised: bool = True  # poor first pass: retry on a locally binarised copy
-    remove_rules: bool = True  # erase long straight rules (stamp frames, table borders) for OCR
-    rule_min_length_in: float = 0.3  # a straight ink run at least this long is a rule, not text
-    page_label: str | None = None  # names the page in errors and flags (e.g. "scan.tif p3")
 
 
 # --- engine interface ----------------------------------------------------------------------

@@ -109,10 +109,10 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pikepdf
 from PIL import Image, TiffImagePlugin
-from pydantic import Field
 
 from digitize.errors import OutputError, PdfError
 from digitize.models import ColourMode, EncodedImage, FrozenModel, PageOcr, PdfResult
+from digitize.settings import PdfaSettings
 
 VIETNAM_TZ = timezone(timedelta(hours=7))
 DOSSIER_NAMESPACE = "https://digitize.example/ns/dossier/1.0/"
@@ -133,17 +133,6 @@ _DESCENT = -200
 # PDF/A-2 implementation limits (ISO 19005-2 6.1.13 / ISO 32000-1 Annex C): page sides.
 _MIN_PAGE_PT = 3.0
 _MAX_PAGE_PT = 14400.0
-
-
-class PdfaSettings(FrozenModel):
-    jpeg_quality: int = Field(90, ge=85, le=100)  # when re-encoding is needed (R14 floor: 85)
-    # Gray pixels are stored lossless (Flate) when that costs at most this many times the JPEG
-    # size; 0 disables the lossless attempt (always JPEG).
-    lossless_gray_max_ratio: float = Field(1.25, ge=0.0)
-    # Wrap passed-through JPEG data in Flate ([/FlateDecode /DCTDecode], as OCRmyPDF does) when
-    # that saves ≥ 1 %: still lossless (one Flate decode gives the exact JPEG bytes) but no
-    # longer the scan bytes verbatim in the file, so off by default.
-    jpeg_flate_wrap: bool = False
 
 
 class PdfPage(FrozenModel):

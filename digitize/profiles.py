@@ -14,52 +14,20 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError
 
-from digitize.clean import CleanSettings
 from digitize.errors import ConfigError
-from digitize.extract import ExtractSettings
-from digitize.ingest import IngestSettings
 from digitize.models import FrozenModel
-from digitize.ocr import OcrSettings
-from digitize.pdfa import PdfaSettings
-from digitize.sign import SigningSettings
-
-
-class BundleSettings(FrozenModel):
-    zip: bool = False  # also write one .zip (fixed order, no absolute or .. paths)
-    keep_masters: bool = False  # R14: the scan files travel in the bundle, hashed, unsigned
-
-
-class PipelineSettings(FrozenModel):
-    workers: int = 0  # page workers; 0 = number of usable cores
-    strict: bool = False  # True: any page flagged for review fails the dossier
-
-
-# Batch and watch settings live here, not in their modules: those modules build on the
-# profile (and the pipeline), so defining them there would make the import circular.
-class BatchSettings(FrozenModel):
-    """``digitize batch`` (``Profile.batch``)."""
-
-    workers: int = 0  # page workers shared by the batch; 0 = number of usable cores
-    dossier_concurrency: int = Field(default=2, ge=1, le=8)  # dossiers in flight over the pool
-    verify_existing: bool = True  # resume: an existing bundle must verify to be skipped
-
-
-class WatchSettings(FrozenModel):
-    """``digitize watch`` (``Profile.watch``)."""
-
-    quiet_seconds: float = Field(default=30.0, gt=0)  # no change this long = complete
-    markers: tuple[str, ...] = ("READY", ".ready")  # written last by the station
-    marker_settle_seconds: float = Field(default=2.0, ge=0)
-    require_marker: bool = False  # ignore the quiet-period rule
-    rescan_seconds: float = Field(default=60.0, gt=0)  # full rescan: the safety net
-    poll: bool = False  # stat polling instead of inotify (CIFS/NFS deliver no events)
-    poll_interval_ms: int = Field(default=1000, ge=100)
-    tick_ms: int = Field(default=1000, ge=50)  # how often pending dossiers are looked at
-    done_dir: str = "done"  # relative to INBOX, or absolute on the same file system
-    quarantine_dir: str = "quarantine"
-    duplicate_dir: str = "duplicate"
-    workers: int = 0  # page workers; 0 = number of usable cores
-    verify: bool = True  # verify every new bundle before the input moves to done/
+from digitize.settings import (
+    BatchSettings,
+    BundleSettings,
+    CleanSettings,
+    ExtractSettings,
+    IngestSettings,
+    OcrSettings,
+    PdfaSettings,
+    PipelineSettings,
+    SigningSettings,
+    WatchSettings,
+)
 
 
 class Profile(FrozenModel):

@@ -79,6 +79,7 @@ from digitize.models import (
     Severity,
     SignatureRecord,
 )
+from digitize.settings import SigningSettings
 
 BBoxPt = tuple[float, float, float, float]
 T = TypeVar("T")
@@ -113,42 +114,6 @@ _PERSONAL_ID_RE = re.compile(
     r"^\s*(CCCD|CMND|CMT|HC|HO CHIEU|PASSPORT|PID|DDCN|SĐDCN)\s*[:\-]", re.I
 )
 _ORG_ID_RE = re.compile(r"^\s*(MST|MNS|MDN|TIN|GPKD)\s*[:\-]", re.I)
-
-
-class SigningSettings(FrozenModel):
-    backend: Literal["demo", "pkcs12", "pkcs11", "csc"] = "demo"
-    # pkcs12: the password comes from the env var named here, or a prompt; never argv/files.
-    pkcs12_path: str | None = None
-    pkcs12_password_env: str = "DIGITIZE_PKCS12_PASSWORD"
-    # pkcs11 (USB token)
-    pkcs11_module: str | None = None
-    pkcs11_token_label: str | None = None
-    pkcs11_key_label: str | None = None
-    pkcs11_cert_label: str | None = None
-    pkcs11_pin_env: str = "DIGITIZE_PKCS11_PIN"
-    # CSC remote signing
-    csc_url: str | None = None
-    csc_credential_id: str | None = None
-    csc_auth_env: str = "DIGITIZE_CSC_AUTH"  # OAuth2 bearer token (optional)
-    csc_pin_env: str = "DIGITIZE_CSC_PIN"  # credential PIN for credentials/authorize (optional)
-    csc_otp_env: str = "DIGITIZE_CSC_OTP"  # one-time password (optional)
-    # PAdES
-    level: PadesLevel | None = None  # None: B-T when a TSA is configured, else B-B (+ warning)
-    tsa_url: str | None = None
-    trust_roots: tuple[str, ...] = ()  # PEM/DER files; the demo root is added for the demo backend
-    digest_algorithm: Literal["sha256", "sha384", "sha512"] = "sha256"
-    rsa_padding: Literal["pkcs1v15", "pss"] = "pkcs1v15"
-    check_revocation: bool = True  # R25, before signing
-    timezone: str = "Asia/Ho_Chi_Minh"
-    font_path: str | None = (
-        None  # OpenType font with Vietnamese coverage; None: found via fontconfig
-    )
-    # added by the signing work
-    field_name: str = "ChuKyNguoiSoHoa"
-    reason: str = "Số hóa hồ sơ (Thông tư 01/2023/TT-VPCP, Điều 8)"
-    location: str | None = None
-    network_timeout_s: float = 10.0
-    revocation_recheck_s: float = 600.0  # a long batch re-checks the certificate this often
 
 
 class DigitiserSigner(ABC):
