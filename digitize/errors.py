@@ -34,6 +34,7 @@ class ExitCode(IntEnum):
     QUALITY = 20
     LOW_RESOLUTION = 21
     PAGE_COUNT_MISMATCH = 22
+    SOURCE_CHANGED = 23
 
     OCR = 30
 
@@ -59,6 +60,11 @@ class ExitCode(IntEnum):
     OUTPUT = 80
 
     BATCH_PARTIAL = 90
+
+    # input refused while decoding: hostile content found only once decoding starts
+    DECOMPRESSION_BOMB = 101
+    DECODE_TIMEOUT = 102
+    DECODER_CRASHED = 103
 
     INTERRUPTED = 130
 
@@ -134,7 +140,8 @@ class TooLargeError(InputError):
 
 
 class UnsafePathError(InputError):
-    """Symlinks leaving the input tree, overlapping inbox/output, and similar set-ups."""
+    """Symlinks leaving the input tree, overlapping inbox/output, FIFOs, devices and sockets
+    named like scans, and similar set-ups."""
 
     exit_code = ExitCode.UNSAFE_PATH
 
@@ -153,6 +160,27 @@ class EmptyDossierError(InputError):
     exit_code = ExitCode.EMPTY_DOSSIER
 
 
+class DecompressionBombError(TooLargeError):
+    """A compressed stream (PDF content, image, ICC profile, JBIG2 globals) inflates past the
+    decoder limits: refused while decoding, before memory runs out."""
+
+    exit_code = ExitCode.DECOMPRESSION_BOMB
+
+
+class DecodeTimeoutError(InputError):
+    """Decoding one page (or one dossier in the isolated runner) took longer than its deadline:
+    a hostile page that makes a decoder hang."""
+
+    exit_code = ExitCode.DECODE_TIMEOUT
+
+
+class DecoderCrashedError(InputError):
+    """The isolated decoding process died (a decoder crash, or killed at its memory limit)
+    while reading the named input."""
+
+    exit_code = ExitCode.DECODER_CRASHED
+
+
 # --- quality -------------------------------------------------------------------------------
 class QualityError(DigitizeError):
     exit_code = ExitCode.QUALITY
@@ -164,6 +192,13 @@ class LowResolutionError(QualityError):
 
 class PageCountMismatchError(QualityError):
     exit_code = ExitCode.PAGE_COUNT_MISMATCH
+
+
+class SourceChangedError(QualityError):
+    """R8: a scan no longer has the SHA-256 recorded at ingest (replaced or edited between
+    ingest and the page worker that reads it again)."""
+
+    exit_code = ExitCode.SOURCE_CHANGED
 
 
 # --- stages --------------------------------------------------------------------------------

@@ -130,6 +130,12 @@ class IngestedPage(FrozenModel):
     captured_at: datetime | None = None  # from EXIF/TIFF DateTime or file mtime (R21)
     captured_at_source: Literal["exif", "tiff", "pdf", "file_mtime"] | None = None
     flags: tuple[Flag, ...] = ()
+    # PDF sources: the turn (clockwise, after an optional left-right mirror) that ingest applied
+    # to the stored image so that the pixels show the page as a PDF viewer displays it — from
+    # the page's /Rotate and the image's drawing matrix together. Width, height and dpi above
+    # describe the page as displayed. A hint for orientation: the PDF's author said this way up.
+    pdf_rotation_deg: Literal[0, 90, 180, 270] = 0
+    pdf_mirrored: bool = False
 
 
 class Component(FrozenModel):

@@ -111,6 +111,7 @@ import pikepdf
 from PIL import Image, TiffImagePlugin
 
 from digitize.errors import OutputError, PdfError
+from digitize.jpeg import jpeg_frame
 from digitize.models import ColourMode, EncodedImage, FrozenModel, PageOcr, PdfResult
 from digitize.settings import PdfaSettings
 
@@ -497,29 +498,6 @@ def _flate_stream(pdf: pikepdf.Pdf, data: bytes) -> pikepdf.Stream:
 
 
 # --- images ---------------------------------------------------------------------------------
-def _jpeg_frame(data: bytes) -> tuple[int, int, int, bool]:
-    """(width, height, components, adobe_inverted) from the JPEG's SOF and APP14 markers."""
-    if data[:2] != b"\xff\xd8":
-        raise ValueError("not a JPEG (no SOI marker)")
-    pos = 2
-    adobe = False
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise ValueError(f"bad JPEG marker at byte {pos}")
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if marker == 0xEE and data[pos + 4 : pos + 9] == b"Adobe":
-            adobe = True
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE):
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return width, height, data[pos + 9], adobe
-        pos += 2 + length
-    raise ValueError("no SOF marker")
-
-
 def _icc_colour_space(icc: bytes | None) -> tuple[str, int] | None:
     """(ICC data colour space, N) when ``icc`` looks like a usable input/display profile."""
     if not icc or len(icc) < 132 or icc[36:40] != b"acsp":
@@ -544,9 +522,10 @@ def _image_xobject(
     decode: list[int] | None = None
     if image.filter == "DCTDecode":
         try:
-            width, height, components, adobe = _jpeg_frame(image.data)
-        except (ValueError, struct.error) as exc:
+            frame = jpeg_frame(image.data)
+        except ValueError as exc:
             raise PdfError(f"unreadable JPEG data ({exc})", path=where[0], page=where[1]) from None
+        width, height, components, adobe = frame.width, frame.height, frame.components, frame.adobe
         if (width, height) != (image.width, image.height):
             raise PdfError(
                 f"JPEG is {width}x{height} px but the page says {image.width}x{image.height}",

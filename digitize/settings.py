@@ -19,11 +19,21 @@ class IngestSettings(FrozenModel):
     min_dpi: float = 200.0  # R10: refuse pages below this effective dpi
     allow_grayscale: bool = False  # R11: warn on gray/bilevel pages unless allowed
     blank_pages: Literal["keep", "drop"] = "keep"  # duplex backs: flagged either way
-    max_pixels: int = 150_000_000  # per page; above this: TooLargeError (decompression bombs)
+    # Per page; above this: TooLargeError. A3 at 600 dpi is 70 Mpx, the largest real capture;
+    # Pillow's own bomb limit is set to the same number (its hard error comes at twice it).
+    max_pixels: int = 80_000_000
     max_file_bytes: int = 2 * 1024**3
     pdf_with_text: Literal["refuse", "rescan"] = "refuse"  # already-signed / text PDFs
     max_pages_per_file: int = 5000  # a PDF/TIFF claiming more pages is refused (TooLargeError)
     detect_near_duplicates: bool = True
+    # Decoded size of one PDF content stream (page or form). A scanner page draws one image in
+    # a few dozen bytes; the densest text-layer page of the real scans is under 200 kB.
+    max_content_stream_bytes: int = Field(16 * 1024**2, gt=0)
+    # One page's decode (an external jbig2dec run; a page in the isolated runner).
+    decode_timeout_s: float = Field(120.0, gt=0)
+    # ingest_dossier_isolated: the decoding child's address-space limit and whole-run deadline.
+    isolated_memory_mb: int = Field(4096, ge=512)
+    isolated_timeout_s: float = Field(1800.0, gt=0)
 
 
 class CleanSettings(FrozenModel):
