@@ -38,7 +38,7 @@ from digitize.ingest.pdf_checks import (
     open_pdf,
     signature_fields,
 )
-from digitize.ingest.pdf_content import Matrix, read_page_content
+from digitize.ingest.pdf_content import Matrix, bounded_stream_bytes, read_page_content
 from digitize.models import Flag, Severity, SourceEncoding, make_flag
 from digitize.settings import IngestSettings
 from digitize.util import VN_TZ
@@ -376,7 +376,29 @@ def page_image_at(pdf: pikepdf.Pdf, frame: int, settings: IngestSettings) -> tup
     return image, transform
 
 
+# Side streams an image decode reads whole: an ICC profile (the largest real ones, printer
+# LUTs, are about 1 MB) and JBIG2 globals (shared symbol dictionaries, tens of kB).
+MAX_ICC_BYTES = 4 * 1024**2
+MAX_JBIG2_GLOBALS_BYTES = 16 * 1024**2
+
+
+def _check_side_streams(obj: pikepdf.Stream) -> None:
+    """Inflate the ICC profile and JBIG2 globals within their caps before the decoder reads
+    them whole (``DecompressionBombError`` past the cap)."""
+    space = obj.get("/ColorSpace")
+    if isinstance(space, pikepdf.Array) and len(space) >= 2 and str(space[0]) == "/ICCBased":
+        if isinstance(space[1], pikepdf.Stream):
+            bounded_stream_bytes(space[1], MAX_ICC_BYTES, "the image's ICC profile")
+    parms = obj.get("/DecodeParms")
+    for parm in parms if isinstance(parms, pikepdf.Array) else [parms]:
+        if isinstance(parm, pikepdf.Dictionary):
+            glob = parm.get("/JBIG2Globals")
+            if isinstance(glob, pikepdf.Stream):
+                bounded_stream_bytes(glob, MAX_JBIG2_GLOBALS_BYTES, "the JBIG2 globals")
+
+
 def pdf_image_to_pil(obj: pikepdf.Stream) -> Image.Image:
+    _check_side_streams(obj)
     pdf_image = pikepdf.PdfImage(obj)
     img = pdf_image.as_pil_image()
     if pdf_image.image_mask:

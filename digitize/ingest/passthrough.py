@@ -38,7 +38,7 @@ import pikepdf
 from PIL import Image
 
 from digitize.errors import SourceChangedError
-from digitize.ingest.frames_pdf import largest_page_image, pdf_encoding
+from digitize.ingest.frames_pdf import MAX_ICC_BYTES, largest_page_image, pdf_encoding
 from digitize.ingest.guard import ensure_decoder_limits
 from digitize.ingest.pdf_checks import open_pdf
 from digitize.ingest.pdf_content import bounded_stream_bytes
@@ -48,7 +48,6 @@ from digitize.jpeg import jpeg_frame, strip_jpeg_metadata
 from digitize.models import ColourMode, EncodedImage, IngestedPage, SourceEncoding
 from digitize.util import nfc
 
-MAX_ICC_BYTES = 4 * 1024**2  # the largest real profiles (printer LUTs) are about 1 MB
 
 
 def jpeg_adobe_inverted(data: bytes) -> bool:
