@@ -49,7 +49,6 @@ from digitize.models import ColourMode, EncodedImage, IngestedPage, SourceEncodi
 from digitize.util import nfc
 
 
-
 def jpeg_adobe_inverted(data: bytes) -> bool:
     """True when a CMYK JPEG carries an Adobe APP14 marker (Photoshop/scanner convention:
     the samples are stored inverted, so the PDF needs ``/Decode [1 0 1 0 1 0 1 0]``)."""
