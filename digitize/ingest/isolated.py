@@ -45,6 +45,8 @@ from digitize.models import Dossier
 from digitize.settings import IngestSettings
 from digitize.util import nfc
 
+# Starting the child's interpreter and importing the decoders (not a page's decode time).
+_START_ALLOWANCE_S = 30.0
 # Variables the child may see; everything else (PINs, passwords, CSC tokens) stays behind.
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "OMP_THREAD_LIMIT")
 
@@ -123,9 +125,11 @@ class _Supervisor:
     def result(self) -> Dossier:
         settings = self.settings
         deadline = time.monotonic() + settings.isolated_timeout_s
+        allowance = _START_ALLOWANCE_S  # the first report comes after the interpreter starts
         while True:
             now = time.monotonic()
-            wait = min(settings.decode_timeout_s, deadline - now)
+            wait = min(settings.decode_timeout_s + allowance, deadline - now)
+            allowance = 0.0
             if wait <= 0:
                 raise self._timeout(f"ingest took longer than {settings.isolated_timeout_s:g} s")
             try:
