@@ -24,8 +24,10 @@ JPEG CMYK                    passed through with its embedded ICC profile (``ICC
 CCITT G3/G4 bilevel          passed through as ``CCITTFaxDecode`` with the given DecodeParms
                              (from TIFF: one strip only, since strips are separate CCITT
                              streams; ``BlackIs1`` true when Photometric is BlackIsZero)
-JBIG2 (from PDFs)            passed through as ``JBIG2Decode`` with its globals stream
-JPEG 2000 (from PDFs)        passed through as ``JPXDecode`` (colour from the codestream)
+JBIG2 (from PDFs)            passed through as ``JBIG2Decode`` with its globals stream when
+                             given (ingest never gives it: it re-encodes JBIG2 from pixels)
+JPEG 2000 (from PDFs)        passed through as ``JPXDecode`` (colour from the codestream) when
+                             given (ingest never gives it: it re-encodes JPX from pixels)
 Flate (PNG IDAT, TIFF zip)   passed through as ``FlateDecode`` with the given DecodeParms
                              (PNG predictors 10–15)
 embedded ICC profile         kept as the image's ``ICCBased`` colour space when its colour

@@ -21,8 +21,8 @@ import pytest
 from PIL import Image, ImageCms
 
 from digitize.errors import (
-    DecodeTimeoutError,
     DecoderCrashedError,
+    DecodeTimeoutError,
     ExitCode,
     LowResolutionError,
     SourceChangedError,

@@ -16,7 +16,6 @@ from typing import Literal
 from PIL import Image
 
 from digitize.errors import (
-    ConfigError,
     CorruptFileError,
     DigitizeError,
     EmptyDossierError,
@@ -42,13 +41,17 @@ from digitize.ingest.qa import (
 )
 from digitize.ingest.spec import (
     DOSSIER_YAML,
-    ComponentSpec,
     DossierSpec,
     code_flags,
     dossier_code_format,
     load_dossier_yaml,
 )
-from digitize.ingest.walk import ComponentPlan, DossierWalk, plan_components
+from digitize.ingest.walk import (
+    ComponentPlan,
+    DossierWalk,
+    assign_physical_pages,
+    plan_components,
+)
 from digitize.models import (
     Component,
     Dossier,
@@ -194,35 +197,6 @@ def _ingest_file(
     return source, drafts
 
 
-def _assign_physical_pages(
-    count: int, spec: ComponentSpec | None, name: str, walk: DossierWalk
-) -> list[tuple[int, PageVariant]]:
-    notes = set(spec.note_slip_pages) if spec is not None else set()
-    if spec is not None:
-        if len(notes) != len(spec.note_slip_pages):
-            raise ConfigError(
-                f"component '{name}': note_slip_pages lists a page twice", path=walk.yaml_display
-            )
-        limit = spec.declared_pages
-        bad = [p for p in notes if p < 1 or (limit is not None and p > limit)]
-        if bad:
-            raise ConfigError(
-                f"component '{name}': note_slip_pages {sorted(bad)} outside 1..{limit or '∞'}",
-                path=walk.yaml_display,
-            )
-    result: list[tuple[int, PageVariant]] = []
-    physical = 1
-    while len(result) < count:
-        if physical in notes:
-            result.append((physical, PageVariant.WITH_NOTE))
-            if len(result) < count:
-                result.append((physical, PageVariant.NOTE_REMOVED))
-        else:
-            result.append((physical, PageVariant.SINGLE))
-        physical += 1
-    return result
-
-
 def _drop_blank(
     ordinal: int, plan: ComponentPlan, drafts: list[PageDraft], run: IngestRun
 ) -> list[PageDraft]:
@@ -311,7 +285,7 @@ def _build_component(ordinal: int, plan: ComponentPlan, run: IngestRun) -> Compo
         drafts.extend(file_drafts)
     kept = _drop_blank(ordinal, plan, drafts, run)
     _check_declared(ordinal, plan, len(kept), run)
-    physical = _assign_physical_pages(len(kept), plan.spec, plan.name, run.walk)
+    physical = assign_physical_pages(len(kept), plan.spec, plan.name, run.walk)
     pages = [
         _page(draft, PagePlace(ordinal, index, phys), variant, run)
         for index, (draft, (phys, variant)) in enumerate(zip(kept, physical, strict=True), 1)

@@ -25,10 +25,15 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from digitize.errors import CorruptFileError, SourceChangedError, UnsupportedFormatError
+from digitize.errors import (
+    CorruptFileError,
+    PdfNotAScanError,
+    SourceChangedError,
+    UnsupportedFormatError,
+)
 from digitize.ingest.files import open_regular
 from digitize.ingest.frame import DisplayTransform
-from digitize.ingest.frames_pdf import page_image_at, pdf_image_to_pil
+from digitize.ingest.frames_pdf import largest_page_image, pdf_image_to_pil
 from digitize.ingest.guard import check_pixels, ensure_decoder_limits, guard, pil_bomb_guard
 from digitize.ingest.pdf_checks import open_pdf
 from digitize.ingest.probe import sniff_format
@@ -108,7 +113,9 @@ def _open_page_image(
         try:
             if page.frame >= len(pdf.pages):
                 raise CorruptFileError("page no longer exists", path=display, page=page.frame + 1)
-            image, _transform = page_image_at(pdf, page.frame, settings)
+            image = largest_page_image(pdf.pages[page.frame])
+            if image is None:
+                raise PdfNotAScanError("page has no image", path=display, page=page.frame + 1)
             check_pixels(image.width, image.height, settings, display, page.frame + 1)
             img = pdf_image_to_pil(image.obj)
         except BaseException:

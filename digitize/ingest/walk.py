@@ -15,7 +15,7 @@ from pathlib import Path
 from digitize.errors import ConfigError, UnsafePathError
 from digitize.ingest.files import refuse_non_regular
 from digitize.ingest.spec import DOSSIER_YAML, ComponentSpec, DossierSpec
-from digitize.models import Flag, Severity, make_flag
+from digitize.models import Flag, PageVariant, Severity, make_flag
 from digitize.util import nfc
 
 SCAN_EXTENSIONS = {
@@ -238,3 +238,34 @@ def plan_components(root: Path, spec: DossierSpec | None, walk: DossierWalk) -> 
         else:
             plans.append(ComponentPlan(nfc(Path(name).stem), [path]))
     return plans
+
+
+def assign_physical_pages(
+    count: int, spec: ComponentSpec | None, name: str, walk: DossierWalk
+) -> list[tuple[int, PageVariant]]:
+    """R5/R6: the physical page and variant of each image, in order; a page listed in
+    ``note_slip_pages`` is captured twice (with the slip, then without)."""
+    notes = set(spec.note_slip_pages) if spec is not None else set()
+    if spec is not None:
+        if len(notes) != len(spec.note_slip_pages):
+            raise ConfigError(
+                f"component '{name}': note_slip_pages lists a page twice", path=walk.yaml_display
+            )
+        limit = spec.declared_pages
+        bad = [p for p in notes if p < 1 or (limit is not None and p > limit)]
+        if bad:
+            raise ConfigError(
+                f"component '{name}': note_slip_pages {sorted(bad)} outside 1..{limit or '∞'}",
+                path=walk.yaml_display,
+            )
+    result: list[tuple[int, PageVariant]] = []
+    physical = 1
+    while len(result) < count:
+        if physical in notes:
+            result.append((physical, PageVariant.WITH_NOTE))
+            if len(result) < count:
+                result.append((physical, PageVariant.NOTE_REMOVED))
+        else:
+            result.append((physical, PageVariant.SINGLE))
+        physical += 1
+    return result
