@@ -38,6 +38,12 @@ from tests.helpers_images import (
     write_scan_pdf,
 )
 
+# Pillow warns (and carries on) about damaged TIFF tags: expected on mutated input.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Tag data larger than file:UserWarning"),
+]
+
 W, H = 350, 495  # A4-shaped, small: keeps each example fast
 SETTINGS = IngestSettings(min_dpi=100, allow_grayscale=True, max_pixels=20_000_000)
 

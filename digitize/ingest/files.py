@@ -41,7 +41,7 @@ def refuse_non_regular(path: Path, display: str) -> None:
         raise UnsafePathError(f"cannot stat ({exc.strerror})", path=display) from exc
     if not stat.S_ISREG(mode):
         raise UnsafePathError(
-            f"{kind_of(mode)} named like a scan; only regular files are read", path=display
+            f"{kind_of(mode)}, not a regular file: refused without reading it", path=display
         )
 
 
@@ -61,7 +61,7 @@ def open_regular(path: Path, display: str) -> BinaryIO:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise UnsafePathError(
-                f"{kind_of(mode)} named like a scan; only regular files are read", path=display
+                f"{kind_of(mode)}, not a regular file: refused without reading it", path=display
             )
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
