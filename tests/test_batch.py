@@ -22,13 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from digitize.batch import (
-    JOURNAL_FILE,
-    BatchSettings,
-    batch_run,
-    read_journal,
-)
+from digitize.batch import JOURNAL_FILE, batch_run
 from digitize.errors import ExitCode
+from digitize.jobs import read_journal
 from digitize.profiles import load_profile
 from digitize.verify import verify_bundle
 from tests.helpers_batch import (
@@ -127,11 +123,12 @@ def test_resume_refuses_bundle_made_from_other_scans(tmp_path: Path) -> None:
     """A verifying bundle of the same name but made from different scans is not 'done'."""
     in_dir, out = tmp_path / "in", tmp_path / "out"
     write_tiny_dossier(in_dir, "hs-1", 1)
-    assert batch_run(in_dir, out, PROFILE, settings=BatchSettings(workers=1)).exit_code == 0
+    one_worker = load_profile(None, {"pipeline": {"workers": 1}})
+    assert batch_run(in_dir, out, one_worker).exit_code == 0
     (in_dir / "hs-1" / "c1" / "p01.jpg").write_bytes(
         (in_dir / "hs-1" / "c1" / "p01.jpg").read_bytes() + b"\0"
     )  # a re-scan, same name
-    again = batch_run(in_dir, out, PROFILE, settings=BatchSettings(workers=1))
+    again = batch_run(in_dir, out, one_worker)
     assert again.rows[0].status == "failed"
     assert "different c1/p01.jpg" in again.rows[0].error
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from digitize.batch import Journal, read_journal
 from digitize.errors import ExitCode
+from digitize.jobs import Journal, read_journal
 from digitize.pipeline import run_dossier
 from digitize.profiles import load_profile
 from digitize.verify import verify_bundle
@@ -47,9 +47,7 @@ from tests.helpers_batch import (
 )
 
 PROFILE = load_profile(None, {"pipeline": {"workers": 2}})
-FAST = WatchSettings(
-    quiet_seconds=1.5, marker_settle_seconds=0.3, tick_ms=200, rescan_seconds=2, workers=2
-)
+FAST = WatchSettings(quiet_seconds=1.5, marker_settle_seconds=0.3, tick_ms=200, rescan_seconds=2)
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
