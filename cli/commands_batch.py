@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.progress import TaskID
@@ -294,15 +294,8 @@ def watch_cmd(
     inbox: Path,
     out_dir: Path,
     profile_name: str | None,
-    poll: bool,
-    poll_interval: float,
-    quiet_seconds: float,
-    require_marker: bool,
-    rescan_seconds: float,
-    done_dir: str,
-    quarantine_dir: str,
-    duplicate_dir: str,
     workers: int | None,
+    **watch_options: Any,
 ) -> None:
     """Watch INBOX and digitise every dossier folder a scanning station drops into it.
 
@@ -320,20 +313,12 @@ def watch_cmd(
     if workers is not None:
         overrides.setdefault("pipeline", {})["workers"] = workers
     profile = load_cli_profile(profile_name, overrides)
-    # Options given on the command line win over the profile's `watch:` section.
-    given = {
-        "quiet_seconds": quiet_seconds,
-        "require_marker": True if require_marker else None,
-        "rescan_seconds": rescan_seconds,
-        "poll": True if poll else None,
-        "poll_interval_ms": int(poll_interval * 1000) if poll_interval is not None else None,
-        "done_dir": done_dir,
-        "quarantine_dir": quarantine_dir,
-        "duplicate_dir": duplicate_dir,
-    }
-    settings = WatchSettings.model_validate(
-        {**profile.watch.model_dump(), **{k: v for k, v in given.items() if v is not None}}
-    )
+    # Options given on the command line win over the profile's `watch:` section; flags left
+    # off and options not given (None) leave the profile's value.
+    given = {key: value for key, value in watch_options.items() if value not in (None, False)}
+    if "poll_interval" in given:
+        given["poll_interval_ms"] = int(given.pop("poll_interval") * 1000)
+    settings = WatchSettings.model_validate({**profile.watch.model_dump(), **given})
 
     def on_event(event: WatchEvent) -> None:
         if event.kind == "progress":

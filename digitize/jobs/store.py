@@ -103,9 +103,10 @@ class JournalStore:
                 counts.setdefault(str(key), [0, 0])[slot] += 1
 
     def _append(self, event: str, **fields: Any) -> None:
-        record = self.journal.append(event, **fields)
         with self._lock:
-            self._count(self._load(), record)
+            counts = self._load()  # before the append: the new record is counted once
+            record = self.journal.append(event, **fields)
+            self._count(counts, record)
 
     def attempts(self, key: str) -> Attempts:
         with self._lock:
