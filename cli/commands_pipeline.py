@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,13 +21,17 @@ from digitize.cli.main import (
 )
 from digitize.errors import ExitCode
 
+if TYPE_CHECKING:  # the library modules are imported when a command runs: start-up stays fast
+    from digitize.pipeline import DossierResult, Event
+    from digitize.profiles import Profile
+
 DEMO_WARNING = (
     "[bold yellow]DEMO SIGNATURE:[/] signed with the built-in demo identity (DEMO root CA). "
     "Not valid for real use: configure a real signer in a profile (sign.backend)."
 )
 
 
-def load_cli_profile(profile_name: str | None, overrides: dict | None = None):  # type: ignore[no-untyped-def]
+def load_cli_profile(profile_name: str | None, overrides: dict | None = None) -> Profile:
     from digitize.profiles import load_profile
 
     return load_profile(profile_name, overrides or None)
@@ -47,7 +52,7 @@ def page_progress() -> Progress:
     )
 
 
-def summary_table(result) -> Table:  # type: ignore[no-untyped-def]
+def summary_table(result: DossierResult) -> Table:
     table = Table(title=f"Bundle {shown(result.dossier_code)}", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("component")
@@ -110,7 +115,7 @@ def run_cmd(dossier_dir: Path, out_dir: Path, profile_name: str | None, make_zip
     with page_progress() as progress:
         task = progress.add_task(shown(dossier_dir.name), total=None, unit="pages")
 
-        def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        def on_event(event: Event) -> None:
             if event.kind == "dossier_started":
                 progress.update(task, total=event.total_pages, description=shown(event.dossier))
             elif event.kind == "page_done":
