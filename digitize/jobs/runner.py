@@ -47,7 +47,7 @@ from digitize.errors import (
     UntrustedError,
     VerifyError,
 )
-from digitize.jobs.classify import classify, kind_of_code
+from digitize.jobs.classify import classify
 from digitize.jobs.interfaces import JobEventCallback, JobStore, PageExecutor, SignerHandle
 from digitize.jobs.models import DossierJob, JobOutcome, OutcomeKind
 from digitize.jobs.resume import check_existing_bundle, manifest_flag_codes
@@ -102,7 +102,7 @@ def _elapsed(started: float) -> float:
 
 
 def _failure(
-    job: DossierJob, error: BaseException, started: float, **fields: object
+    job: DossierJob, error: BaseException, started: float, bundle: str | None = None
 ) -> JobOutcome:
     """The outcome of ``error`` (classified by its exit code, see ``classify``)."""
     kind, retryable = classify(error)
@@ -122,8 +122,8 @@ def _failure(
         error=message,
         error_type=type(error).__name__,
         retryable=retryable,
+        bundle=bundle,
         seconds=_elapsed(started),
-        **fields,  # type: ignore[arg-type]
     )
 
 
@@ -241,10 +241,9 @@ def _verify_new(
         error = DigitizeError(
             f"the new bundle could not be verified: {type(exc).__name__}: {exc}", path=job.name
         )
-    kind: OutcomeKind
-    kind, retryable = kind_of_code(code)
-    if kind == "bad_input":  # pragma: no cover - verification codes are 60–65
-        kind = "bug"
+    # The station not trusting its own signer needs a person at the station; any other
+    # failure means the tool's own output is wrong.
+    kind: OutcomeKind = "station_fault" if code == ExitCode.VERIFY_TRUST else "bug"
     aside, move_error = _move_aside(result)
     message = error.one_line()
     if move_error:
@@ -258,7 +257,6 @@ def _verify_new(
         exit_code=code,
         error=message,
         error_type=type(error).__name__,
-        retryable=retryable,
         pages=result.pages,
         seconds=_elapsed(started),
     )

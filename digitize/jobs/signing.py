@@ -98,10 +98,11 @@ class SerialSignerHandle:
         yield self.open()
 
     def close(self) -> None:
+        """Close the signer if this handle opened it (a lent signer is its owner's to close)."""
         with self._lock:
             if self._signer is not None and self._owned:
                 self._signer.close()
-            self._signer = None
+                self._signer = None
 
 
 __all__ = ["SerialSigner", "SerialSignerHandle"]
