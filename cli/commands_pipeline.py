@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,8 +17,13 @@ from digitize.cli.main import (
     main,
     out_console,
     profile_option,
+    shown,
 )
 from digitize.errors import ExitCode
+
+if TYPE_CHECKING:  # the library modules are imported when a command runs: start-up stays fast
+    from digitize.pipeline import DossierResult, Event
+    from digitize.profiles import Profile
 
 DEMO_WARNING = (
     "[bold yellow]DEMO SIGNATURE:[/] signed with the built-in demo identity (DEMO root CA). "
@@ -25,7 +31,7 @@ DEMO_WARNING = (
 )
 
 
-def load_cli_profile(profile_name: str | None, overrides: dict | None = None):  # type: ignore[no-untyped-def]
+def load_cli_profile(profile_name: str | None, overrides: dict | None = None) -> Profile:
     from digitize.profiles import load_profile
 
     return load_profile(profile_name, overrides or None)
@@ -46,8 +52,8 @@ def page_progress() -> Progress:
     )
 
 
-def summary_table(result) -> Table:  # type: ignore[no-untyped-def]
-    table = Table(title=f"Bundle {result.dossier_code}", title_justify="left")
+def summary_table(result: DossierResult) -> Table:
+    table = Table(title=f"Bundle {shown(result.dossier_code)}", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("component")
     table.add_column("file")
@@ -60,9 +66,10 @@ def summary_table(result) -> Table:  # type: ignore[no-untyped-def]
         flags = {f.code for f in doc.flags} | {f.code for p in doc.pages for f in p.flags}
         table.add_row(
             str(comp.ordinal),
-            comp.name,
-            comp.file or f"(not digitised: {doc.not_digitised_reason.value})"
-            if doc.not_digitised_reason else comp.file or "",
+            shown(comp.name),
+            shown(comp.file) if comp.file else
+            f"(not digitised: {doc.not_digitised_reason.value})"
+            if doc.not_digitised_reason else "",
             str(comp.pages),
             f"{comp.mean_confidence:.1f}" if comp.mean_confidence is not None else "—",
             doc.signature.pades_level.value if doc.signature else "—",
@@ -106,15 +113,15 @@ def run_cmd(dossier_dir: Path, out_dir: Path, profile_name: str | None, make_zip
     profile = load_cli_profile(profile_name, overrides)
 
     with page_progress() as progress:
-        task = progress.add_task(dossier_dir.name, total=None, unit="pages")
+        task = progress.add_task(shown(dossier_dir.name), total=None, unit="pages")
 
-        def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        def on_event(event: Event) -> None:
             if event.kind == "dossier_started":
-                progress.update(task, total=event.total_pages, description=event.dossier)
+                progress.update(task, total=event.total_pages, description=shown(event.dossier))
             elif event.kind == "page_done":
                 progress.update(task, completed=event.done_pages)
             elif event.kind == "notice":
-                progress.console.print(f"[dim]notice:[/] {event.message}")
+                progress.console.print(f"[dim]notice:[/] {shown(event.message)}")
 
         result = run_dossier(dossier_dir, out_dir, profile=profile, on_event=on_event,
                              overwrite=overwrite)
@@ -130,9 +137,9 @@ def run_cmd(dossier_dir: Path, out_dir: Path, profile_name: str | None, make_zip
     )
     if result.signed_with_demo_identity:
         out_console.print(DEMO_WARNING)
-    out_console.print(f"Bundle: [bold]{result.bundle_path}[/]")
+    out_console.print(f"Bundle: [bold]{shown(result.bundle_path)}[/]")
     if result.zip_path:
-        out_console.print(f"Zip:    [bold]{result.zip_path}[/]")
+        out_console.print(f"Zip:    [bold]{shown(result.zip_path)}[/]")
 
 
 @main.command("verify")
@@ -176,10 +183,10 @@ def verify_cmd(target: Path, trust: tuple[Path, ...], lang: str, online: bool,
     else:
         for check in checks:
             mark = "[green]PASS[/]" if check.ok else "[bold red]FAIL[/]"
-            out_console.print(f"{mark} {check.name}: {check.message}")
+            out_console.print(f"{mark} {shown(check.name)}: {shown(check.message)}")
         verdict = ("HỢP LỆ" if lang == "vi" else "VALID") if ok else (
             "KHÔNG HỢP LỆ" if lang == "vi" else "INVALID")
-        out_console.print(f"[bold]{verdict}[/] {target}")
+        out_console.print(f"[bold]{verdict}[/] {shown(target)}")
         if demo:
             out_console.print(DEMO_WARNING)
     sys.exit(code)
@@ -197,7 +204,7 @@ def profile_list() -> None:
     from digitize.profiles import list_profiles, load_profile
 
     for name in list_profiles():
-        out_console.print(f"{name}: {load_profile(name).description}")
+        out_console.print(f"{shown(name)}: {shown(load_profile(name).description)}")
 
 
 @profile_group.command("show")

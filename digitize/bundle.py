@@ -1,4 +1,4 @@
-"""Dossier bundles: written complete or not at all.
+"""Dossier bundles: their names, and written complete or not at all.
 
 Layout of ``OUT_DIR/<bundle name>/``::
 
@@ -12,6 +12,10 @@ place when complete (rename is atomic on one file system). A crash or ``kill -9`
 most a ``.<name>.partial-<pid>-…`` folder, which the next run for the same dossier removes
 when its process is gone. ``--zip`` also writes ``<name>.zip`` (fixed entry order and times,
 only relative paths) the same way.
+
+Names (R31): the bundle folder is ``bundle_name_for(dossier folder)``, the one rule that
+``run_dossier`` names the bundle with and that batch, watch and the job layer use to find an
+existing bundle before running; files inside are ``bundle_file_name(code, ordinal)``.
 """
 
 from __future__ import annotations
@@ -22,20 +26,48 @@ import uuid
 import zipfile
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
-from digitize.errors import OutputError
-from digitize.manifest import CHECKSUMS_FILE, MANIFEST_FILE, MANIFEST_SIGNATURE_FILE, Manifest
-from digitize.util import ascii_safe_name, current_umask, fsync_path, sha256_file
-
-if TYPE_CHECKING:
-    from digitize.sign import DigitiserSigner
+from digitize.errors import OutputError, QualityError
+from digitize.manifest import (
+    CHECKSUMS_FILE,
+    MANIFEST_FILE,
+    MANIFEST_SIGNATURE_FILE,
+    OriginalEntry,
+)
+from digitize.models import SourceFile
+from digitize.util import ascii_safe_name, current_umask, fsync_path, nfc, sha256_file
 
 ZIP_DATE = (2000, 1, 1, 0, 0, 0)
 
 
 def safe_bundle_name(dossier_code: str) -> str:
+    """R31: the bundle folder name of a dossier code (``[A-Za-z0-9._-]``, marks removed)."""
     return ascii_safe_name(dossier_code)
+
+
+def dossier_code_for(source: Path, declared_code: str | None) -> str:
+    """A dossier's code: the one ``dossier.yaml`` declares (R28), else the folder's name
+    (a lone file: its stem), in NFC."""
+    if declared_code is not None:
+        return declared_code
+    return nfc(source.name if source.is_dir() else source.stem)
+
+
+def bundle_name_for(source: Path) -> str:
+    """The bundle folder name a dossier gets under OUT_DIR, known before it is run.
+
+    Raises ``ConfigError`` for an unreadable ``dossier.yaml`` (as ingest would).
+    """
+    source = Path(source)
+    declared: str | None = None
+    if source.is_dir():
+        # Imported here: ingest pulls in OpenCV and pikepdf, which bundle writing and
+        # verification never need; the name rule only reads dossier.yaml.
+        from digitize.ingest import DOSSIER_YAML, load_dossier_yaml
+
+        if (source / DOSSIER_YAML).is_file():
+            declared = load_dossier_yaml(source / DOSSIER_YAML).dossier_code
+    return safe_bundle_name(dossier_code_for(source, declared))
 
 
 def bundle_file_name(dossier_code: str, ordinal: int) -> str:
@@ -80,6 +112,24 @@ def remove_stale_partials(out_dir: Path, name: str) -> list[Path]:
                 stale.unlink(missing_ok=True)
             removed.append(stale)
     return removed
+
+
+def carry_file(source: SourceFile, target: Path, shown_name: str, reason: str) -> OriginalEntry:
+    """Copy a received file into the bundle unchanged (a received PDF kept beside its new copy,
+    or a master scan, R14), checking the copy is the file that was ingested (R8)."""
+    shutil.copyfile(source.path, target)
+    digest = sha256_file(target)
+    if digest != source.sha256:
+        raise QualityError(
+            "the file changed while the dossier was being processed", path=source.path
+        )
+    return OriginalEntry(
+        file=target.name,
+        source_file=nfc(shown_name),
+        sha256=digest,
+        size_bytes=target.stat().st_size,
+        reason=reason,
+    )
 
 
 def write_checksums(folder: Path) -> Path:
@@ -148,10 +198,12 @@ class BundleWriter:
     def work_path(self, file_name: str) -> Path:
         return self.work / file_name
 
-    def write_manifest(self, manifest: Manifest, signer: DigitiserSigner) -> None:
-        data = manifest.to_json_bytes()
-        (self.staging / MANIFEST_FILE).write_bytes(data)
-        (self.staging / MANIFEST_SIGNATURE_FILE).write_bytes(signer.sign_detached(data))
+    def write_manifest(self, manifest_bytes: bytes, signature: bytes) -> None:
+        """``manifest.json`` (its canonical bytes), the detached signature over exactly those
+        bytes (R32), then ``checksums.sha256``. The writer never signs: the caller does, so
+        how signing happens (token, remote, two-phase) is not the writer's concern."""
+        (self.staging / MANIFEST_FILE).write_bytes(manifest_bytes)
+        (self.staging / MANIFEST_SIGNATURE_FILE).write_bytes(signature)
         write_checksums(self.staging)
 
     def commit(self) -> tuple[Path, Path | None]:

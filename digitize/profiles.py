@@ -94,6 +94,13 @@ def _resolve(name_or_path: str | Path) -> Path:
     raise ConfigError(f"unknown profile {str(name_or_path)!r} (known: {known})")
 
 
+# Settings that were removed, and where their meaning lives now.
+MOVED_SETTINGS = {
+    "batch.workers": "page workers are set once, in pipeline.workers",
+    "watch.workers": "page workers are set once, in pipeline.workers",
+}
+
+
 def profile_from_mapping(data: dict[str, Any], *, source: str = "<mapping>") -> Profile:
     try:
         return Profile.model_validate(data)
@@ -101,7 +108,9 @@ def profile_from_mapping(data: dict[str, Any], *, source: str = "<mapping>") -> 
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         if first["type"] == "extra_forbidden":
-            raise ConfigError(f"unknown setting {key!r}", path=source) from None
+            raise ConfigError(
+                f"unknown setting {key!r}", path=source, hint=MOVED_SETTINGS.get(key)
+            ) from None
         raise ConfigError(f"setting {key!r}: {first['msg']}", path=source) from None
 
 

@@ -127,20 +127,21 @@ class BundleSettings(FrozenModel):
 
 
 class PipelineSettings(FrozenModel):
-    workers: int = 0  # page workers; 0 = number of usable cores
-    strict: bool = False  # True: any page flagged for review fails the dossier
+    # Page workers, the one setting for every command (run, batch, watch): batch and watch
+    # share one pool of this many across their dossiers. 0 = number of usable cores.
+    workers: int = Field(default=0, ge=0)
+    strict: bool = False  # True: any page, document or field flagged for review fails the dossier
 
 
 class BatchSettings(FrozenModel):
-    """``digitize batch`` (``Profile.batch``)."""
+    """``digitize batch`` (``Profile.batch``); page workers are ``pipeline.workers``."""
 
-    workers: int = 0  # page workers shared by the batch; 0 = number of usable cores
     dossier_concurrency: int = Field(default=2, ge=1, le=8)  # dossiers in flight over the pool
     verify_existing: bool = True  # resume: an existing bundle must verify to be skipped
 
 
 class WatchSettings(FrozenModel):
-    """``digitize watch`` (``Profile.watch``)."""
+    """``digitize watch`` (``Profile.watch``); page workers are ``pipeline.workers``."""
 
     quiet_seconds: float = Field(default=30.0, gt=0)  # no change this long = complete
     markers: tuple[str, ...] = ("READY", ".ready")  # written last by the station
@@ -153,5 +154,4 @@ class WatchSettings(FrozenModel):
     done_dir: str = "done"  # relative to INBOX, or absolute on the same file system
     quarantine_dir: str = "quarantine"
     duplicate_dir: str = "duplicate"
-    workers: int = 0  # page workers; 0 = number of usable cores
     verify: bool = True  # verify every new bundle before the input moves to done/

@@ -15,6 +15,13 @@ without a marker, the names, sizes and modification times of all its files have 
 for ``quiet_seconds``. An empty folder is never complete. ``require_marker`` disables the
 quiet-period rule for stations that always write a marker.
 
+A claimed dossier that is neither a link nor a duplicate runs through the job layer
+(``digitize.jobs.run_job``, as batch does): resume check, pipeline, verification, outcome.
+``done`` and ``skipped`` move it to ``done/``; every failed kind (``bad_input``, ``conflict``,
+``station_fault``, ``bug``) to ``quarantine/``, with the kind in ``reason.json``. A new bundle
+that fails verification is moved aside to ``OUT/.rejected-<bundle>-<random>`` (named in
+``reason.json``): nothing unverifiable sits under a final name.
+
 Why the claim rename: once a dossier is in ``processing/`` a late write by the station to
 ``INBOX/<name>`` lands in a new folder (a new dossier, caught as a duplicate or a name
 collision) instead of changing scans under the pipeline's feet; and the file system itself
@@ -24,8 +31,9 @@ Crash safety (SIGKILL at any instant):
 
 * the bundle appears under its final name complete or not at all (``digitize.bundle``);
 * the journal ``INBOX/.digitize/journal.jsonl`` (append-only, fsync'ed) records ``claimed``
-  before the claim rename and ``finished`` (outcome and destination) before the move out of
-  ``processing/``; ``reason.json`` is written after the move and re-written at start-up
+  before the claim rename, the job layer's ``started``/``ended`` around each attempt (per
+  claim: what a limit on crashed attempts will count), and ``finished`` (outcome and
+  destination) before the move out of ``processing/``; ``reason.json`` is written after the move and re-written at start-up
   from the journal when missing;
 * at start-up, a dossier left in ``processing/`` is finished from its journal record if it
   has one, moved to ``done/`` without re-running if its bundle exists, verifies and was
@@ -48,41 +56,33 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import digitize
-from digitize import __version__
-from digitize.batch import (
-    AbandonedError,
+from digitize._version import __version__
+from digitize.errors import ConfigError, DigitizeError, OutputError, UnsafePathError
+from digitize.ingest import natural_key
+from digitize.jobs import (
+    DossierJob,
+    JobContext,
+    JobOutcome,
     Journal,
+    JournalStore,
     PagePool,
-    SerialSigner,
-    check_existing_bundle,
-    expected_bundle_name,
-    nfc,
+    SerialSignerHandle,
+    StationOptions,
     paths_overlap,
     read_journal,
-    trust_roots_for,
+    run_job,
 )
-from digitize.errors import (
-    ConfigError,
-    DigitizeError,
-    ExitCode,
-    OutputError,
-    PageWorkerDiedError,
-    UnsafePathError,
-)
-from digitize.ingest import natural_key
 from digitize.models import FrozenModel
-from digitize.pipeline import Event, run_dossier
-from digitize.profiles import Profile, WatchSettings, load_profile
-from digitize.sign import DigitiserSigner, open_signer
-from digitize.util import fsync_path, sha256_file, write_atomic
+from digitize.pipeline import Event
+from digitize.profiles import Profile, load_profile
+from digitize.settings import WatchSettings
+from digitize.sign import open_signer
+from digitize.util import fsync_path, nfc, sha256_file, vn_now, write_atomic
 
 STATE_DIR = ".digitize"
 JOURNAL_NAME = "journal.jsonl"
@@ -120,7 +120,7 @@ class WatchStats(FrozenModel):
 # --- set-up checks ----------------------------------------------------------------------------
 def installation_dirs() -> tuple[Path, ...]:
     """The installed package folder, and the source tree when running from a checkout."""
-    package = Path(digitize.__file__).resolve().parent
+    package = Path(__file__).resolve().parent
     dirs = [package]
     repo = package.parent
     if (repo / "pyproject.toml").is_file() and (repo / "digitize").is_dir():
@@ -313,33 +313,22 @@ class InboxWatcher:
         settings: WatchSettings | None = None,
         *,
         on_event: WatchEventCallback | None = None,
-        signer: DigitiserSigner | None = None,
-        data_dir: Path | None = None,
-        trust_roots: tuple[Path, ...] | None = None,
+        station: StationOptions | None = None,
     ) -> None:
         self.profile = profile or load_profile()
-        self.settings = settings or self.profile.watch.model_copy(
-            update={"workers": self.profile.pipeline.workers}
-        )
+        self.settings = settings or self.profile.watch
         self.layout = check_watch_setup(Path(inbox), Path(out_dir), self.settings)
         self.on_event = on_event
-        self.data_dir = data_dir
-        self._trust_roots = trust_roots
+        self.station = station or StationOptions()
         self.journal = Journal(self.layout.journal)
-        self._given_signer = signer
-        self._signer: SerialSigner | None = None
+        self._store = JournalStore(self.journal)
+        self._signer: SerialSignerHandle | None = None
         self._pool: PagePool | None = None
+        self._ctx: JobContext | None = None
         self._done_hashes: dict[str, tuple[str, str]] = {}  # content hash → (dossier, dest)
         self._candidates: dict[str, _Candidate] = {}
         self._noticed: set[str] = set()
         self.stats = {"done": 0, "quarantined": 0, "duplicate": 0, "recovered": 0}
-
-    @property
-    def roots(self) -> tuple[Path, ...]:
-        # Looked up each time: the demo trust root appears when the demo signer first opens.
-        if self._trust_roots is not None:
-            return self._trust_roots
-        return trust_roots_for(self.profile)
 
     # -- events ---------------------------------------------------------------------------------
     def _emit(self, kind: WatchEventKind, **fields: Any) -> None:
@@ -380,7 +369,7 @@ class InboxWatcher:
                     for candidate in self._complete():
                         if stop.is_set() or abandon.is_set():
                             break
-                        self._take(candidate, stop, abandon)
+                        self._take(candidate, abandon)
                     if stop.is_set() or abandon.is_set():
                         break
             finally:
@@ -447,18 +436,45 @@ class InboxWatcher:
             self._pool.close()
             self._pool = None
         if self._signer is not None:
-            if self._given_signer is None:
-                self._signer.close()
+            self._signer.close()  # closes only a signer it opened itself
             self._signer = None
+        self._ctx = None
 
-    def _resources(self) -> tuple[DigitiserSigner, PagePool]:
-        """Signer and page pool are opened on first use (an idle watcher holds no token)."""
-        if self._signer is None:
-            inner = self._given_signer or open_signer(self.profile.sign, self.data_dir)
-            self._signer = SerialSigner(inner)
-        if self._pool is None:
-            self._pool = PagePool(self.settings.workers)
-        return self._signer, self._pool
+    def _context(self, abandon: threading.Event) -> JobContext:
+        """The job context, made on first use (an idle watcher holds no token and no pool).
+
+        The signer is opened here, outside any job: a wrong PIN or a missing token stops
+        the watcher instead of quarantining dossiers that are not at fault.
+        """
+        if self._ctx is None or self._ctx.abandon is not abandon:
+            if self._signer is None:
+                given = self.station.signer
+                self._signer = (
+                    SerialSignerHandle(signer=given)
+                    if given is not None
+                    else SerialSignerHandle(
+                        lambda: open_signer(self.profile.sign, self.station.data_dir)
+                    )
+                )
+            if self._pool is None:
+                self._pool = PagePool(self.profile.pipeline.workers)
+            self._ctx = JobContext(
+                profile=self.profile,
+                pages=self._pool,
+                store=self._store,
+                signer=self._signer,
+                trust_roots=self.station.trust_roots,
+                verify_existing=self.settings.verify,
+                verify_new=self.settings.verify,
+                abandon=abandon,
+                on_event=lambda job, event: self._emit(
+                    "progress", dossier=job.name, event=event
+                ),
+                data_dir=self.station.data_dir,
+            )
+        assert self._signer is not None
+        self._signer.open()
+        return self._ctx
 
     # -- scanning -------------------------------------------------------------------------------
     def _is_dossier_name(self, name: str) -> bool:
@@ -588,10 +604,10 @@ class InboxWatcher:
                 dossier=nfc(name),
                 message="resuming a dossier left in processing by a previous run",
             )
-            self._process_claimed(path, name, claim_id, stop, abandon, recovering=True)
+            self._process_claimed(path, name, claim_id, abandon, recovering=True)
 
     # -- taking one dossier ---------------------------------------------------------------------
-    def _take(self, candidate: _Candidate, stop: threading.Event, abandon: threading.Event) -> None:
+    def _take(self, candidate: _Candidate, abandon: threading.Event) -> None:
         name = candidate.path.name
         self._candidates.pop(name, None)
         claimed = self.layout.processing / name
@@ -625,20 +641,20 @@ class InboxWatcher:
             else "quiet period over"
         )
         self._emit("taken", dossier=nfc(name), message=why)
-        self._process_claimed(claimed, name, claim_id, stop, abandon)
+        self._process_claimed(claimed, name, claim_id, abandon)
 
     def _process_claimed(
         self,
         path: Path,
         name: str,
         claim_id: str,
-        stop: threading.Event,
         abandon: threading.Event,
         *,
         recovering: bool = False,
     ) -> None:
         # A symbolic link as the dossier itself, or links leaving it: never followed.
         error: DigitizeError
+        reason: dict[str, Any]
         if path.is_symlink() or not path.is_dir():
             error = UnsafePathError(
                 "the dossier is a symbolic link (or not a folder); it was not followed",
@@ -656,7 +672,7 @@ class InboxWatcher:
         digest = content_hash(path, self.settings.markers)
         original = self._done_hashes.get(digest)
         if original is not None:
-            reason: dict[str, Any] = {
+            reason = {
                 "status": "duplicate",
                 "original": original[0],
                 "original_path": original[1],
@@ -667,161 +683,65 @@ class InboxWatcher:
             }
             self._finish(path, name, claim_id, "duplicate", reason, content_sha256=digest)
             return
-        try:
-            bundle = expected_bundle_name(path)
-        except DigitizeError as exc:
-            self._finish(
-                path, name, claim_id, "quarantined", self._error_reason(exc), content_sha256=digest
-            )
-            return
-        final = self.layout.out_dir / bundle
-        if os.path.lexists(final):
-            existing = check_existing_bundle(final, path, self.roots, verify=self.settings.verify)
-            if existing.ok:
-                self.stats["recovered"] += int(recovering)
-                self._finish(
-                    path,
-                    name,
-                    claim_id,
-                    "done",
-                    {"message": "bundle already written and verified"},
-                    content_sha256=digest,
-                    bundle=bundle,
-                )
-                return
-            taken = OutputError(existing.reason, path=final)
-            reason = self._error_reason(taken)
-            reason["exit_code"] = existing.exit_code or int(ExitCode.OUTPUT)
-            self._finish(
-                path, name, claim_id, "quarantined", reason, content_sha256=digest, bundle=bundle
-            )
-            return
-        self._run(path, name, claim_id, digest, bundle, abandon)
-
-    def _run(
-        self,
-        path: Path,
-        name: str,
-        claim_id: str,
-        digest: str,
-        bundle: str,
-        abandon: threading.Event,
-    ) -> None:
-        signer, pool = self._resources()
-        executor = pool.executor
-
-        def on_event(event: Event) -> None:
-            if abandon.is_set() and event.kind != "bundle_written":
-                raise AbandonedError("abandoned on request", path=name)
-            self._emit("progress", dossier=nfc(name), event=event)
-
-        self.journal.append("started", claim=claim_id, dossier=name, bundle=bundle)
-        started = time.monotonic()
-        try:
-            result = run_dossier(
-                path,
-                self.layout.out_dir,
-                profile=self.profile,
-                signer=signer,
-                on_event=on_event,
-                executor=executor,
-                data_dir=self.data_dir,
-            )
-        except AbandonedError:
-            self.journal.append("abandoned", claim=claim_id, dossier=name)
+        job = DossierJob(
+            job_id=claim_id,
+            source=path,
+            out_dir=self.layout.out_dir,
+            name=nfc(name),
+            content_sha256=digest,
+            tags={"claim": claim_id},
+        )
+        ctx = self._context(abandon)  # opens the signer: a failure stops the watcher
+        outcome = run_job(job, ctx)
+        if outcome.kind == "abandoned":
             self._emit("notice", dossier=nfc(name), message="abandoned; redone on restart")
             return
-        except (BrokenProcessPool, PageWorkerDiedError):
-            pool.replace_broken(executor)
-            if abandon.is_set():
-                self.journal.append("abandoned", claim=claim_id, dossier=name)
-                return
-            error = DigitizeError("a page worker died (out of memory or killed)", path=nfc(name))
-            self._finish(
-                path,
-                name,
-                claim_id,
-                "quarantined",
-                self._error_reason(error),
-                content_sha256=digest,
-                bundle=bundle,
-            )
-            return
-        except DigitizeError as exc:
-            self._finish(
-                path,
-                name,
-                claim_id,
-                "quarantined",
-                self._error_reason(exc),
-                content_sha256=digest,
-                bundle=bundle,
-            )
-            return
-        except Exception as exc:  # noqa: BLE001 - a bug must not stop the station
-            text = " ".join(str(exc).split())
-            error = DigitizeError(f"internal error: {type(exc).__name__}: {text}", path=nfc(name))
-            self._finish(
-                path,
-                name,
-                claim_id,
-                "quarantined",
-                self._error_reason(error),
-                content_sha256=digest,
-                bundle=bundle,
-            )
-            return
-        if self.settings.verify:
-            from digitize.verify import verify_bundle
-
-            report = verify_bundle(result.bundle_path, self.roots, lang="en")
-            if not report.ok:
-                # Never leave an unverifiable bundle under a final name for a quarantined input.
-                aside = self.layout.out_dir / f".rejected-{bundle}-{uuid.uuid4().hex[:8]}"
-                os.rename(result.bundle_path, aside)
-                first = report.failures[0]
-                reason = self._error_reason(
-                    DigitizeError(
-                        f"the new bundle fails verification: {first.name}: {first.message}",
-                        path=nfc(name),
-                    )
-                )
-                reason["exit_code"] = report.exit_code
-                reason["rejected_bundle"] = str(aside)
-                self._finish(
-                    path,
-                    name,
-                    claim_id,
-                    "quarantined",
-                    reason,
-                    content_sha256=digest,
-                    bundle=bundle,
-                )
-                return
-        self._finish(
-            path,
-            name,
-            claim_id,
-            "done",
-            {
-                "message": "bundle written and verified",
-                "pages": result.pages,
-                "seconds": round(time.monotonic() - started, 2),
-            },
-            content_sha256=digest,
-            bundle=bundle,
-        )
+        bundle = outcome.bundle or ""
+        if outcome.kind == "done":
+            done = "bundle written and verified" if self.settings.verify else "bundle written"
+            reason = {
+                "message": done,
+                "pages": outcome.pages,
+                "seconds": outcome.seconds,
+            }
+        elif outcome.kind == "skipped":
+            self.stats["recovered"] += int(recovering)
+            reason = {"message": "bundle already written and verified"}
+        else:
+            reason = self._outcome_reason(outcome)
+        status: Outcome = "done" if outcome.kind in ("done", "skipped") else "quarantined"
+        self._finish(path, name, claim_id, status, reason, content_sha256=digest, bundle=bundle)
 
     # -- outcomes -------------------------------------------------------------------------------
     def _error_reason(self, error: DigitizeError) -> dict[str, Any]:
+        """``reason.json`` of a dossier refused before it reached the job layer."""
         return {
             "status": "quarantined",
+            "kind": "bad_input",
             "error": type(error).__name__,
             "exit_code": int(error.exit_code),
             "message": error.one_line(),
             "time": _now(),
             "tool_version": __version__,
         }
+
+    @staticmethod
+    def _outcome_reason(outcome: JobOutcome) -> dict[str, Any]:
+        """``reason.json`` of a failed job: the outcome kind tells whose fault it was
+        (``bad_input``, ``conflict``, ``station_fault`` with ``retryable``, ``bug``)."""
+        reason: dict[str, Any] = {
+            "status": "quarantined",
+            "kind": outcome.kind,
+            "retryable": outcome.retryable,
+            "error": outcome.error_type,
+            "exit_code": outcome.exit_code,
+            "message": outcome.error,
+            "time": _now(),
+            "tool_version": __version__,
+        }
+        if outcome.rejected_bundle is not None:
+            reason["rejected_bundle"] = str(outcome.rejected_bundle)
+        return reason
 
     def _destination_folder(self, outcome: Outcome) -> Path:
         return {
@@ -906,7 +826,7 @@ class InboxWatcher:
 
 
 def _now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
+    return vn_now().isoformat(timespec="seconds")
 
 
 def watch_inbox(
@@ -918,10 +838,10 @@ def watch_inbox(
     stop: threading.Event,
     abandon: threading.Event | None = None,
     on_event: WatchEventCallback | None = None,
-    data_dir: Path | None = None,
+    station: StationOptions | None = None,
 ) -> WatchStats:
     """Watch ``inbox`` until ``stop`` is set (see ``InboxWatcher``)."""
-    watcher = InboxWatcher(inbox, out_dir, profile, settings, on_event=on_event, data_dir=data_dir)
+    watcher = InboxWatcher(inbox, out_dir, profile, settings, on_event=on_event, station=station)
     return watcher.run(stop, abandon)
 
 

@@ -1,8 +1,11 @@
-"""Library API (issue 8): thread-safe and re-entrant `run_dossier`, structured events, and
-crash safety: `kill -9` at any moment never leaves a partial bundle under the final name."""
+"""Library API: thread-safe and re-entrant `run_dossier`, structured events, crash safety
+(`kill -9` at any moment never leaves a partial bundle under the final name), review flags that
+reach the dossier (pages, signature note, extracted fields) and fail a strict profile, and a
+package that leaves its caller's process alone."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -129,6 +132,56 @@ def test_strict_profile_refuses_a_dossier_that_needs_review(tmp_path: Path) -> N
     assert lenient.needs_review
 
 
+def test_a_field_to_review_marks_its_document_and_fails_a_strict_dossier(tmp_path: Path) -> None:
+    """R36, R15: an extracted field the reader is not sure of goes to a person — it marks its
+    document (a ``field_review`` flag per field) and the dossier ``needs_review``, its value
+    stays out of the document's header, and a strict profile refuses the dossier."""
+    from digitize.errors import QualityError
+
+    dossier = _small_dossier(tmp_path / "in", "HS-F", 1)
+    sure = digitize.run_dossier(dossier, tmp_path / "out-sure",
+                                profile=load_profile(None, {"pipeline": {"workers": 1}}))
+    assert sure.manifest.documents[0].extraction, "the sample page has a header to read"
+    assert not sure.needs_review, "nothing else on this page may ask for review"
+
+    # Every field under the confidence floor: the reader is sure of none of them.
+    doubtful = {"extract": {"min_confidence": 1.0}, "pipeline": {"workers": 1}}
+    result = digitize.run_dossier(dossier, tmp_path / "out", profile=load_profile(None, doubtful))
+    doc = result.manifest.documents[0]
+    flagged = [entry for entry in doc.extraction if entry.needs_review]
+    assert flagged
+    review_flags = [f for f in doc.flags if f.code == "field_review"]
+    assert sorted(f.page for f in review_flags) == sorted(e.page for e in flagged)
+    assert all(any(repr(e.field) in f.message for f in review_flags) for e in flagged)
+    assert result.needs_review and result.manifest.needs_review
+    assert result.components[0].needs_review
+    assert (doc.type_name, doc.code_number, doc.issued_date) == (None, None, None)
+
+    strict = {**doubtful, "pipeline": {"workers": 1, "strict": True}}
+    with pytest.raises(QualityError, match="strict"):
+        digitize.run_dossier(dossier, tmp_path / "out-strict", profile=load_profile(None, strict))
+    assert not (tmp_path / "out-strict" / "HS-F").exists()
+
+
+def test_import_and_profile_loading_leave_the_process_alone() -> None:
+    """A library must not change its caller: importing digitize and loading a profile set no
+    environment variable and import no heavy stage library."""
+    code = (
+        "import json, os, sys\n"
+        "before = dict(os.environ)\n"
+        "import digitize\n"
+        "from digitize.profiles import load_profile\n"
+        "load_profile('xa-mot-cua')\n"
+        "heavy = sorted(m for m in ('cv2', 'pikepdf', 'tesserocr', 'pyhanko') if m in sys.modules)\n"
+        "print(json.dumps({'env': dict(os.environ) == before, 'heavy': heavy}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_THREAD_LIMIT"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"env": True, "heavy": []}
+
+
 def test_not_digitised_component_is_listed_without_a_file(tmp_path: Path) -> None:
     """R9: a component marked not digitised gets a manifest entry and no PDF."""
     dossier = _small_dossier(tmp_path / "in", "HS-R9", 1)
@@ -215,7 +268,7 @@ def test_dead_page_worker_is_a_typed_error_that_batch_and_watch_recover_from(
     """A worker killed under a dossier (OOM killer) surfaces as PageWorkerDiedError, the type
     batch and watch catch to replace their pool, not as a raw BrokenProcessPool."""
     from digitize.errors import PageWorkerDiedError
-    from digitize.pipeline import new_process_pool
+    from digitize.workers import new_process_pool
 
     dossier = _small_dossier(tmp_path / "in", "HS-DEAD", 2)
     pool = new_process_pool(2)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -26,10 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from digitize.batch import Journal, read_journal
 from digitize.errors import ExitCode
+from digitize.jobs import Journal, StationOptions, read_journal
 from digitize.pipeline import run_dossier
 from digitize.profiles import load_profile
+from digitize.sign import open_signer
 from digitize.verify import verify_bundle
 from digitize.watch import (
     InboxWatcher,
@@ -38,8 +40,10 @@ from digitize.watch import (
     installation_dirs,
 )
 from tests.helpers_batch import (
+    ManifestSignedOverOtherBytes,
     cli_command,
     page_jpeg,
+    rejected_bundles,
     run_cli,
     write_corrupt_dossier,
     write_slowly,
@@ -47,9 +51,7 @@ from tests.helpers_batch import (
 )
 
 PROFILE = load_profile(None, {"pipeline": {"workers": 2}})
-FAST = WatchSettings(
-    quiet_seconds=1.5, marker_settle_seconds=0.3, tick_ms=200, rescan_seconds=2, workers=2
-)
+FAST = WatchSettings(quiet_seconds=1.5, marker_settle_seconds=0.3, tick_ms=200, rescan_seconds=2)
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -74,9 +76,17 @@ def _entries(folder: Path) -> set[str]:
 class _Running:
     """An in-process watcher on a thread, stopped (and joined) on exit."""
 
-    def __init__(self, inbox: Path, out: Path, settings: WatchSettings = FAST) -> None:
+    def __init__(
+        self,
+        inbox: Path,
+        out: Path,
+        settings: WatchSettings = FAST,
+        station: StationOptions | None = None,
+    ) -> None:
         self.events: list = []
-        self.watcher = InboxWatcher(inbox, out, PROFILE, settings, on_event=self.events.append)
+        self.watcher = InboxWatcher(
+            inbox, out, PROFILE, settings, on_event=self.events.append, station=station
+        )
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -214,6 +224,45 @@ def test_watch_outcomes_reasons_and_untouched_inputs(tmp_path: Path) -> None:
     assert content_hash(inbox / "quarantine" / "hs-3-hong", ()) == hashes["hs-3-hong"]
     assert (inbox / "quarantine" / "hs-4-link").is_symlink()
     assert (outside / "secret.jpg").read_bytes() == page_jpeg(77)
+
+
+def test_new_bundle_that_fails_verification_is_quarantined_and_moved_aside(
+    tmp_path: Path,
+) -> None:
+    """One policy with batch: a new bundle that does not verify (its manifest signature
+    covers other bytes, R32) is moved aside, never left under its final name; the input goes
+    to quarantine/ and reason.json says what failed, whose fault it is, and where the bundle
+    went."""
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    inner = open_signer(PROFILE.sign)
+    station = StationOptions(signer=ManifestSignedOverOtherBytes(inner))
+    try:
+        with _Running(inbox, out, station=station):
+            write_tiny_dossier(inbox, "hs-1", 1, marker=True)
+            _wait_for(lambda: _entries(inbox / "quarantine") == {"hs-1"}, 60, "quarantine")
+    finally:
+        inner.close()
+    reason = json.loads((inbox / "quarantine" / "hs-1.reason.json").read_text("utf-8"))
+    assert reason["exit_code"] == ExitCode.VERIFY_SIGNATURE
+    assert reason["kind"] == "bug" and reason["retryable"] is False
+    assert "fails verification" in reason["message"]
+    assert not (out / "hs-1").exists()
+    assert [str(p) for p in rejected_bundles(out, "hs-1")] == [reason["rejected_bundle"]]
+    assert _entries(inbox / "done") == set()
+
+
+def test_log_lines_show_vietnam_time_and_escape_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The watch log is read by the person at the counter: Vietnam time in the Vietnamese
+    form, and a folder name cannot forge a second line."""
+    from digitize.cli.commands_batch import _log
+
+    _log("taken hs-1\nFAKE done hs-2 (marker found)")
+    line = capsys.readouterr().out
+    assert line.count("\n") == 1
+    assert re.match(r"\d{2}:\d{2}:\d{2} ngày \d{2}/\d{2}/\d{4} taken hs-1\\nFAKE", line), line
 
 
 # --- recovery ------------------------------------------------------------------------------------
