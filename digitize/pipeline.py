@@ -55,7 +55,13 @@ from digitize.bundle import (
 from digitize.clean import CleanSettings, clean_page, find_qr_codes
 from digitize.errors import DigitizeError, OcrError, PageWorkerDiedError, QualityError
 from digitize.extract import extract_fields
-from digitize.ingest import IngestSettings, ingest_dossier, load_page_pixels, read_page_encoded
+from digitize.ingest import (
+    IngestSettings,
+    ingest_dossier,
+    ingest_dossier_isolated,
+    load_page_pixels,
+    read_page_encoded,
+)
 from digitize.manifest import DocumentEntry, Manifest, OcrSummary, OriginalEntry
 from digitize.models import (
     BBox,
@@ -505,7 +511,10 @@ def run_dossier(
     source, out_dir = Path(source), Path(out_dir)
 
     t = time.monotonic()
-    dossier = ingest_dossier(source, profile.ingest)
+    if profile.pipeline.isolate_ingest:
+        dossier = ingest_dossier_isolated(source, profile.ingest)
+    else:
+        dossier = ingest_dossier(source, profile.ingest)
     timings["ingest"] = time.monotonic() - t
     name = bundle_name_for(source)
 

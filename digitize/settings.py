@@ -131,6 +131,9 @@ class PipelineSettings(FrozenModel):
     # share one pool of this many across their dossiers. 0 = number of usable cores.
     workers: int = Field(default=0, ge=0)
     strict: bool = False  # True: any page, document or field flagged for review fails the dossier
+    # Decode and QA the scans at ingest in a short-lived child process (deadlines, memory cap,
+    # no secrets in its environment), never in the process that holds the signer's key.
+    isolate_ingest: bool = True
 
 
 class BatchSettings(FrozenModel):
