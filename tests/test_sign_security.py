@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -45,6 +44,7 @@ from tests.helpers_pki import (
     free_port,
     make_pdfa_sample,
 )
+from tests.helpers_spy import run_through_spy
 
 csc_server = helpers_pki.csc_server
 softhsm_token = helpers_pki.softhsm_token
@@ -52,8 +52,6 @@ vn_pki = helpers_pki.vn_pki
 
 SCAN_TIME = datetime(2026, 11, 30, 4, 34, 5, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[1]
-PKCS11_SPY = ("/usr/lib/x86_64-linux-gnu/pkcs11-spy.so", "/usr/lib/aarch64-linux-gnu/pkcs11-spy.so",
-              "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so", "/usr/lib/pkcs11/pkcs11-spy.so")  # fmt: skip
 
 
 def _pkcs12(pki: PkiServices, who: str = "hoa", **kw: object) -> SigningSettings:
@@ -260,13 +258,6 @@ def test_csc_service_down_at_open_is_retry_later(
 
 
 # --- the token: one login, never a retried wrong PIN, absent token ---------------------------------
-def pkcs11_spy() -> str:
-    for path in PKCS11_SPY:
-        if Path(path).is_file():
-            return path
-    pytest.fail("OpenSC's pkcs11-spy.so not found: apt-get install opensc")
-
-
 SPY_SCRIPT = """
 import json, sys
 from digitize.errors import DigitizeError
@@ -281,22 +272,6 @@ try:
 except DigitizeError as e:
     print(json.dumps({"error": type(e).__name__, "exit_code": int(e.exit_code)}))
 """
-
-
-def run_through_spy(token: SoftHsmToken, pki: PkiServices, log: Path, pin: str, script: str,
-                    *args: str) -> tuple[dict, int]:  # fmt: skip
-    """Run ``script`` in a fresh process whose PKCS#11 calls go through OpenSC's spy to the
-    SoftHSM2 token; returns its JSON answer and the number of C_Login calls it made."""
-    env = {**os.environ, **token.env, "PKCS11SPY": token.module, "PKCS11SPY_OUTPUT": str(log),
-           "DIGITIZE_PKCS11_PIN": pin}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-c", script, pkcs11_spy(), token.label, token.key_label,
-         str(pki.root_cert), *args],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    logins = len(re.findall(r"\bC_Login\b", log.read_text(errors="replace")))
-    return json.loads(done.stdout.splitlines()[-1]), logins
 
 
 def test_wrong_pin_is_tried_exactly_once(
