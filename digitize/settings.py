@@ -97,8 +97,9 @@ class CscSettings(FrozenModel):
     """``sign.csc``: a remote signing service speaking the Cloud Signature Consortium API v1.
 
     ``url`` must be https (loopback excepted). The OTP of ``otp_env`` is a one-time password: it
-    serves one authorisation; a station that signs several documents needs an interactive
-    session (a prompt per authorisation) or a service that authorises without OTP.
+    serves one authorisation (each signature is authorised on its own); a station that signs
+    several documents needs a terminal (a prompt per authorisation) or a service that
+    authorises without OTP.
     """
 
     url: str | None = None

@@ -23,6 +23,7 @@ class FlakyProxy:
     fail_path: str = ""  # fail only requests whose path contains this
     fail_first: int = 0  # how many matching requests fail; negative: all of them
     requests: Counter[str] = field(default_factory=Counter)
+    bodies: list[tuple[str, bytes]] = field(default_factory=list)  # (path, request body)
     failed: int = 0
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -32,9 +33,10 @@ class FlakyProxy:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def _should_fail(self, path: str) -> bool:
+    def _should_fail(self, path: str, body: bytes) -> bool:
         with self._lock:
             self.requests[path] += 1
+            self.bodies.append((path, body))
             if self.fail_path not in path:
                 return False
             if self.fail_first < 0 or self.failed < self.fail_first:
@@ -52,7 +54,7 @@ class FlakyProxy:
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                if proxy._should_fail(self.path):
+                if proxy._should_fail(self.path, body or b""):
                     self.send_response(503)
                     self.send_header("Content-Length", "0")
                     self.end_headers()

@@ -139,18 +139,24 @@ def test_csc_otp_from_the_environment_is_used_once(
     vn_pki: PkiServices, csc_server: CscServer, sample_pdf: Path, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    """S4: a one-time password from the environment is consumed by the first authorisation
-    and not replayed; the next authorisation has none (the test service needs none)."""
+    """S4: a one-time password from the environment leaves the environment at open, goes with
+    the first authorisation only and is never replayed (read from the requests themselves)."""
     monkeypatch.setenv("DIGITIZE_CSC_OTP", "246810")
     monkeypatch.setattr(sys, "stdin", open(os.devnull))  # no terminal: no prompt
-    signer = open_signer(_csc(csc_server.url, csc_server, vn_pki, level=PadesLevel.B_B))
+    proxy = FlakyProxy(csc_server.url).start()
     try:
-        assert os.environ.get("DIGITIZE_CSC_OTP") == "246810"  # read per authorisation
-        signer.sign_pdf(sample_pdf, tmp_path / "a.pdf", scan_time=SCAN_TIME)
-        assert "DIGITIZE_CSC_OTP" not in os.environ
-        signer.sign_pdf(sample_pdf, tmp_path / "b.pdf", scan_time=SCAN_TIME)
+        signer = open_signer(_csc(proxy.url, csc_server, vn_pki, level=PadesLevel.B_B))
+        try:
+            assert "DIGITIZE_CSC_OTP" not in os.environ
+            signer.sign_pdf(sample_pdf, tmp_path / "a.pdf", scan_time=SCAN_TIME)
+            signer.sign_pdf(sample_pdf, tmp_path / "b.pdf", scan_time=SCAN_TIME)
+        finally:
+            signer.close()
     finally:
-        signer.close()
+        proxy.stop()
+    authorisations = [json.loads(body) for path, body in proxy.bodies
+                      if path.endswith("credentials/authorize")]  # fmt: skip
+    assert [a.get("OTP") for a in authorisations] == ["246810", None]
 
 
 # --- S5, S7: what the signer trusts and loads --------------------------------------------------

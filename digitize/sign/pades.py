@@ -293,7 +293,9 @@ class PyHankoDigitiserSigner(DigitiserSigner):
             embed_validation_info=lt,
             use_pades_lta=level == PadesLevel.B_LTA,
             validation_context=(
-                self._guard.validation_context(fetch=True, hard_fail=self._guard.checks_revocation)
+                self._guard.validation_context(
+                    fetch=True, hard_fail=has_revocation_pointers(self._material.cert)
+                )
                 if lt
                 else None
             ),

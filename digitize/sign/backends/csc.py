@@ -3,9 +3,10 @@ each signature is authorised for its own hash with ``credentials/authorize``).
 
 - ``sign.csc.url`` must be ``https://`` — the bearer token, PIN and OTP travel in the requests.
   Plain ``http://`` is accepted only on the loopback interface (127.0.0.1, ::1, localhost).
-- The bearer token and the PIN are read once, at open. The OTP is one-time: the value from
-  the environment serves the first authorisation only; later ones prompt on a terminal, and
-  without a terminal fail with ``SignerConfigError`` saying so.
+- The bearer token, the PIN and an OTP are read at open (so they leave the environment
+  before anything else starts). The OTP is one-time: it serves the first authorisation only;
+  later ones prompt on a terminal, and without one are sent without OTP (a service that
+  requires it refuses: ``BadPinError``).
 - Unreachable service, timeouts, HTTP 5xx/429: retried (``sign.network_retries``), then
   ``SignerUnavailableError`` (retry later). HTTP 401/403 on authorisation: ``BadPinError``,
   never retried.
@@ -72,6 +73,7 @@ class CscBackend(SignerBackend):
         url = check_csc_url(options.url)
         token = read_secret(options.auth_env, "CSC access token", required=False)
         pin = read_secret(options.pin_env, "CSC PIN", required=False)
+        first_otp = read_secret(options.otp_env, "CSC OTP", required=False)
         info = csc.CSCServiceSessionInfo(
             service_url=url, credential_id=options.credential_id, oauth_token=token
         )
@@ -91,7 +93,7 @@ class CscBackend(SignerBackend):
                 path=url,
             ) from None
         authorizer = _authorizer_class()(info, cred)
-        authorizer.setup(http, pin, options.otp_env)
+        authorizer.setup(http, pin, options.otp_env, first_otp)
         signer = _signer_class()(http, authorizer, prefer_pss=ctx.prefer_pss)
         signer.retry_policy = ctx.retry
         cert = cred.signing_cert
@@ -105,11 +107,13 @@ def _authorizer_class() -> type:
     class Authorizer(csc.CSCAuthorizationManager):
         """credentials/authorize with the hashes (SCAL 2: the SAD is bound to them)."""
 
-        def setup(self, http: Any, pin: str | None, otp_env: str) -> None:
-            self.http, self.pin, self.otp_env = http, pin, otp_env
+        def setup(self, http: Any, pin: str | None, otp_env: str, otp: str | None) -> None:
+            self.http, self.pin, self.otp_env, self.otp = http, pin, otp_env, otp
 
         async def authorize_signature(self, hash_b64s: list[str]) -> Any:
-            otp = read_secret(self.otp_env, "CSC OTP", required=False)
+            otp, self.otp = self.otp, None  # one-time: never sent twice
+            if otp is None:
+                otp = read_secret(self.otp_env, "CSC OTP", required=False)
             req = self.format_csc_auth_request(hash_b64s=hash_b64s, pin=self.pin, otp=otp)
             url = self.csc_session_info.endpoint_url("credentials/authorize")
             async with self.http.post(url, json=req, headers=self.auth_headers) as resp:
