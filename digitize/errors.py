@@ -47,6 +47,8 @@ class ExitCode(IntEnum):
     BAD_PIN = 54
     TSA_UNAVAILABLE = 55
     SIGNER_CONFIG = 56
+    SIGNER_UNAVAILABLE = 57
+    PREPARED_MISMATCH = 58
 
     VERIFY = 60
     VERIFY_HASH = 61
@@ -230,12 +232,28 @@ class BadPinError(SigningError):
     exit_code = ExitCode.BAD_PIN
 
 
-class TimestampUnavailableError(SigningError):
+class SignerUnavailableError(SigningError):
+    """A signing service could not be reached after the retries (OCSP/CRL responder, CSC
+    service, the token absent): a station fault, not bad input — retry later."""
+
+    exit_code = ExitCode.SIGNER_UNAVAILABLE
+
+
+class TimestampUnavailableError(SignerUnavailableError):
+    """The time-stamp service could not be reached after the retries: retry later."""
+
     exit_code = ExitCode.TSA_UNAVAILABLE
 
 
 class SignerConfigError(SigningError):
     exit_code = ExitCode.SIGNER_CONFIG
+
+
+class PreparedDocumentError(SigningError):
+    """A prepared (two-phase) document is not the one prepared, not for this digitiser, or
+    already signed."""
+
+    exit_code = ExitCode.PREPARED_MISMATCH
 
 
 # --- verification --------------------------------------------------------------------------

@@ -83,7 +83,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _resolve(name_or_path: str | Path) -> Path:
     candidate = Path(name_or_path)
-    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+    # A bare name is a bundled profile, never a file of the current folder (a profile chooses
+    # the PKCS#11 module to load and the trust roots); a file is named by a path.
+    is_path = isinstance(name_or_path, Path) or "/" in str(name_or_path)
+    if is_path or candidate.suffix in {".yaml", ".yml"}:
         if not candidate.is_file():
             raise ConfigError("profile file not found", path=candidate)
         return candidate

@@ -8,9 +8,9 @@ default, so an empty profile is valid.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 
 from digitize.models import FrozenModel, PadesLevel
 
@@ -86,39 +86,120 @@ class PdfaSettings(FrozenModel):
     jpeg_flate_wrap: bool = False
 
 
+class Pkcs12Settings(FrozenModel):
+    """``sign.pkcs12``: a PKCS#12 (.p12/.pfx) file read in place, never copied."""
+
+    path: str | None = None
+    password_env: str = "DIGITIZE_PKCS12_PASSWORD"  # or a prompt; never argv or files
+
+
+class Pkcs11Settings(FrozenModel):
+    """``sign.pkcs11``: a USB token through its PKCS#11 module (the CA's driver)."""
+
+    module: str | None = None
+    token_label: str | None = None  # None: the only token present
+    key_label: str | None = None
+    cert_label: str | None = None  # None: same as key_label
+    pin_env: str = "DIGITIZE_PKCS11_PIN"
+
+
+class CscSettings(FrozenModel):
+    """``sign.csc``: a remote signing service speaking the Cloud Signature Consortium API v1.
+
+    ``url`` must be https (loopback excepted). The OTP of ``otp_env`` is a one-time password: it
+    serves one authorisation (each signature is authorised on its own); a station that signs
+    several documents needs a terminal (a prompt per authorisation) or a service that
+    authorises without OTP.
+    """
+
+    url: str | None = None
+    credential_id: str | None = None
+    auth_env: str = "DIGITIZE_CSC_AUTH"  # OAuth2 bearer token (optional)
+    pin_env: str = "DIGITIZE_CSC_PIN"  # credential PIN for credentials/authorize (optional)
+    otp_env: str = "DIGITIZE_CSC_OTP"  # one-time password (optional; one authorisation)
+
+
+# Flat keys of profiles written before the per-back-end blocks, and where they live now.
+_LEGACY_SIGN_KEYS = {
+    "pkcs12_path": ("pkcs12", "path"),
+    "pkcs12_password_env": ("pkcs12", "password_env"),
+    "pkcs11_module": ("pkcs11", "module"),
+    "pkcs11_token_label": ("pkcs11", "token_label"),
+    "pkcs11_key_label": ("pkcs11", "key_label"),
+    "pkcs11_cert_label": ("pkcs11", "cert_label"),
+    "pkcs11_pin_env": ("pkcs11", "pin_env"),
+    "csc_url": ("csc", "url"),
+    "csc_credential_id": ("csc", "credential_id"),
+    "csc_auth_env": ("csc", "auth_env"),
+    "csc_pin_env": ("csc", "pin_env"),
+    "csc_otp_env": ("csc", "otp_env"),
+}
+_VIETNAM_ZONE_NAMES = {"Asia/Ho_Chi_Minh", "Asia/Saigon", "+07:00", "UTC+07:00", "UTC+7"}
+
+
 class SigningSettings(FrozenModel):
-    backend: Literal["demo", "pkcs12", "pkcs11", "csc"] = "demo"
-    # pkcs12: the password comes from the env var named here, or a prompt; never argv/files.
-    pkcs12_path: str | None = None
-    pkcs12_password_env: str = "DIGITIZE_PKCS12_PASSWORD"
-    # pkcs11 (USB token)
-    pkcs11_module: str | None = None
-    pkcs11_token_label: str | None = None
-    pkcs11_key_label: str | None = None
-    pkcs11_cert_label: str | None = None
-    pkcs11_pin_env: str = "DIGITIZE_PKCS11_PIN"
-    # CSC remote signing
-    csc_url: str | None = None
-    csc_credential_id: str | None = None
-    csc_auth_env: str = "DIGITIZE_CSC_AUTH"  # OAuth2 bearer token (optional)
-    csc_pin_env: str = "DIGITIZE_CSC_PIN"  # credential PIN for credentials/authorize (optional)
-    csc_otp_env: str = "DIGITIZE_CSC_OTP"  # one-time password (optional)
+    """``sign:`` in a profile. ``backend`` names a signer back-end of the ``digitize.signers``
+    registry (built in: ``demo``, ``pkcs12``, ``pkcs11``, ``csc``); each built-in has its own
+    block (``pkcs12:``, ``pkcs11:``, ``csc:``); a back-end from another package reads its
+    settings from ``backend_options``. The flat keys of older profiles (``pkcs11_module`` …)
+    are still accepted and moved into their block.
+    """
+
+    backend: str = Field("demo", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    pkcs12: Pkcs12Settings = Field(default_factory=Pkcs12Settings)
+    pkcs11: Pkcs11Settings = Field(default_factory=Pkcs11Settings)
+    csc: CscSettings = Field(default_factory=CscSettings)
+    backend_options: dict[str, Any] = Field(default_factory=dict)
     # PAdES
     level: PadesLevel | None = None  # None: B-T when a TSA is configured, else B-B (+ warning)
     tsa_url: str | None = None
-    trust_roots: tuple[str, ...] = ()  # PEM/DER files; the demo root is added for the demo backend
+    # PEM/DER files the certificate must chain to before signing (R25). Required for every
+    # back-end but demo: without them the check would trust whatever root the key file, token
+    # or remote service hands over.
+    trust_roots: tuple[str, ...] = ()
+    # Opt out of the rule above: trust the self-signed root the key source supplies. Only for
+    # closed set-ups where the key source itself is trusted.
+    trust_key_source_root: bool = False
     digest_algorithm: Literal["sha256", "sha384", "sha512"] = "sha256"
     rsa_padding: Literal["pkcs1v15", "pss"] = "pkcs1v15"
     check_revocation: bool = True  # R25, before signing
-    timezone: str = "Asia/Ho_Chi_Minh"
-    font_path: str | None = (
-        None  # OpenType font with Vietnamese coverage; None: found via fontconfig
-    )
+    # The visible note (R18–R21): scan time in Vietnam time, as a person reads it
+    # ("11:34 ngày 30/11/2026") or ISO 8601 ("2026-11-30T11:34:05+07:00").
+    time_format: Literal["vn", "iso"] = "vn"
+    # OpenType font with Vietnamese coverage; None: a serif found via fontconfig (R16)
+    font_path: str | None = None
     field_name: str = "ChuKyNguoiSoHoa"
     reason: str = "Số hóa hồ sơ (Thông tư 01/2023/TT-VPCP, Điều 8)"
     location: str | None = None
-    network_timeout_s: float = 10.0
+    network_timeout_s: float = Field(10.0, gt=0)  # per request: TSA, OCSP/CRL, CSC
+    # Transient network failures (connection refused, timeout, HTTP 5xx) of the TSA, OCSP/CRL
+    # responders and the CSC service are retried this many times, waiting backoff, 2×backoff …
+    # A refused PIN or password is never retried (tokens lock after a few wrong PINs).
+    network_retries: int = Field(2, ge=0, le=10)
+    network_retry_backoff_s: float = Field(0.5, ge=0)
     revocation_recheck_s: float = 600.0  # a long batch re-checks the certificate this often
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_flat_keys(cls, data: Any) -> Any:
+        """Move the flat keys of older profiles into their back-end block."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for flat, (block, key) in _LEGACY_SIGN_KEYS.items():
+            if flat in data:
+                value = data.pop(flat)
+                current = data.get(block)
+                if isinstance(current, BaseModel):
+                    current = current.model_dump()
+                data[block] = {**(current or {}), key: value}
+        zone = data.pop("timezone", None)
+        if zone is not None and str(zone) not in _VIETNAM_ZONE_NAMES:
+            raise ValueError(
+                f"timezone {zone!r}: the note and the signing time are in Vietnam time "
+                "(Asia/Ho_Chi_Minh); the setting is no longer needed"
+            )
+        return data
 
 
 class BundleSettings(FrozenModel):

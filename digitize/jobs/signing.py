@@ -17,7 +17,7 @@ from pathlib import Path
 from digitize.errors import BadPinError
 from digitize.jobs.models import DossierJob
 from digitize.models import DigitiserIdentity, SignatureRecord
-from digitize.sign import BBoxPt, DigitiserSigner
+from digitize.sign import BBoxPt, DigitiserSigner, PreparedPdf
 
 
 class SerialSigner(DigitiserSigner):
@@ -47,6 +47,16 @@ class SerialSigner(DigitiserSigner):
     def sign_detached(self, data: bytes) -> bytes:
         with self._lock:
             return self._inner.sign_detached(data)
+
+    def finish_prepared(
+        self, prepared_pdf: Path, out_signed: Path, preparation: PreparedPdf
+    ) -> SignatureRecord:
+        with self._lock:
+            return self._inner.finish_prepared(prepared_pdf, out_signed, preparation)
+
+    def check(self) -> DigitiserIdentity:
+        with self._lock:
+            return self._inner.check()
 
     def close(self) -> None:
         self._inner.close()
