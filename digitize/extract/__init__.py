@@ -1,0 +1,59 @@
+"""Field extraction (requirements §8, §9a): after signing, the data of every paper.
+
+Two readers share this package:
+
+* ``extract_fields`` reads the header of a document in the ND 30/2020 administrative layout
+  (organ, ``Số:``, place and date, type heading and trích yếu, signer block, ``Nơi nhận``).
+  Anchors are matched without diacritics and fuzzily, so OCR slips (``S6:``, ``ngay``) do not
+  lose a field; a value that looks handwritten, disagrees with another field or misses a part
+  is flagged for review: a flagged field is better than a confident wrong one.
+* ``extract_paper`` is the pipeline's one call per component: it classifies the paper against
+  the profile's paper-type catalogue, reads the type's field template, and returns the header
+  fields together with the Art. 9 block (TT 01/2023 Art. 9 k2, R36–R39).
+
+Layout: ``text`` (folding, similarity), ``vietnamese`` (syllables, administrative names),
+``vocab`` (ND 30 types, motto), ``parsers`` (single header lines), ``lines`` (the page model),
+``fields`` (the collector that flags), ``header`` + ``nd30`` (the ND 30 template), and the
+citizens' papers: ``catalogue``, ``classify``, ``forms``, ``owner_id``, ``art9``, ``dossier``.
+"""
+
+from __future__ import annotations
+
+from digitize.extract.nd30 import extract_fields
+from digitize.extract.parsers import (
+    DateParse,
+    NumberParse,
+    match_doc_type,
+    parse_date_line,
+    parse_number_line,
+    type_of_notation,
+)
+from digitize.extract.text import fold, similarity
+from digitize.extract.vietnamese import (
+    is_vietnamese_syllable,
+    misread_words,
+    restore_admin_words,
+)
+from digitize.extract.vocab import CONG_VAN, DOC_TYPES, MOTTO, MOTTO_2, VBHN
+from digitize.settings import ExtractSettings
+
+__all__ = [
+    "CONG_VAN",
+    "DOC_TYPES",
+    "MOTTO",
+    "MOTTO_2",
+    "VBHN",
+    "DateParse",
+    "ExtractSettings",
+    "NumberParse",
+    "extract_fields",
+    "fold",
+    "is_vietnamese_syllable",
+    "match_doc_type",
+    "misread_words",
+    "parse_date_line",
+    "parse_number_line",
+    "restore_admin_words",
+    "similarity",
+    "type_of_notation",
+]
