@@ -12,7 +12,9 @@ For each dossier of ../shared/papers (citizens' papers with exact Art. 9 truth):
    - every other Art. 9 value (paper name, number, date of issue, issuing body, summary,
      validity) and every key field of the type: right / flagged / wrong. A value the truth
      has and the block leaves out or null without a flag is wrong; a value the truth lacks
-     (null) that the block fills without a flag is wrong too.
+     (null) that the block fills without a flag is wrong too. When the paper's type itself is
+     flagged (not recognised), the key fields of its true type count as flagged: a person
+     re-reads the whole paper.
    Text compares case-insensitively with whitespace and edge punctuation collapsed; dates,
    IDs and years exactly.
 3. Results per paper type: right rate, right-or-flagged rate, confidently wrong count.
@@ -81,7 +83,11 @@ def score_component(art9: dict | None, truth: dict) -> dict[str, str]:
         variants = truth.get("paper_name_variants") if key == "paper_name" else None
         out[key] = verdict(art9.get(key), truth.get(key), variants)
     fields = art9.get("fields", {})
+    type_flagged = bool(art9.get("paper_type_name", {}).get("needs_review"))
     for name in truth.get("key_fields", []):
+        if name not in fields and type_flagged:
+            out[f"fields.{name}"] = "flagged"  # the whole paper goes to a person
+            continue
         out[f"fields.{name}"] = verdict(fields.get(name), truth["fields"].get(name))
     return out
 

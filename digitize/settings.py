@@ -88,6 +88,9 @@ class PaperRecognition(FrozenModel):
     administrative header (organ, ``Số:``, date) besides the field template."""
 
     titles: tuple[str, ...] = ()
+    # The titles that are the paper's whole printed name (the others recognise it from a
+    # part: "QUYỀN SỬ DỤNG ĐẤT"); empty: every title is a whole name.
+    names: tuple[str, ...] = ()
     cues: tuple[str, ...] = ()
     pages: Literal["first", "any"] = "first"
     layout: Literal["form", "nd30"] = "form"
@@ -147,8 +150,9 @@ class ExtractSettings(FrozenModel):
     min_text_word_confidence: float = 0.8
     check_syllables: bool = True  # a word that is no Vietnamese syllable marks a misread field
     catalogue: CatalogueSettings = Field(default_factory=CatalogueSettings)
-    # A value read with word confidence under this (0..1) is not trusted as read (Art. 9).
-    min_value_confidence: float = Field(0.8, ge=0, le=1)
+    # A value read with a word under this confidence (0..1) is not trusted as read (Art. 9):
+    # printed values read at 93-97, a slipped diacritic shows as 85-90.
+    min_value_confidence: float = Field(0.9, ge=0, le=1)
     # A personal ID read once, not confirmed by a second reading (the card's machine-readable
     # zone, another paper of the dossier), is trusted only with every digit this sure.
     min_id_confidence: float = Field(0.95, ge=0, le=1)

@@ -4,6 +4,7 @@ code is never guessed silently)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
@@ -23,6 +24,7 @@ class Classification:
     bbox: tuple[int, int, int, int] | None = None
     title: str | None = None  # the title line as read
     title_phrase: str | None = None  # the catalogue's title phrase it matched
+    title_ratio: float = 0.0
     note: str | None = None  # why it is "other", or the runner-up
 
 
@@ -52,11 +54,16 @@ def _title_score(paper_type: PaperType, text: PaperText) -> tuple[float, int | N
     return best, where, phrase
 
 
-def _cue_count(paper_type: PaperType, joined: str) -> int:
+def _cue_count(paper_type: PaperType, joined: str, raw: str) -> int:
+    """How many of the type's cues the paper carries: phrases matched without diacritics
+    (fuzzily when long), or ``re:`` regular expressions on the text as read."""
     count = 0
     for cue in paper_type.recognition.cues:
+        if cue.startswith("re:"):
+            count += bool(re.search(cue[3:], raw))
+            continue
         folded = fold(cue)
-        if folded in joined or (len(folded) >= 8 and fuzz.partial_ratio(folded, joined) >= 85):
+        if folded in joined or (len(folded) >= 8 and fuzz.partial_ratio(folded, joined) >= 82):
             count += 1
     return count
 
@@ -86,17 +93,20 @@ def classify(
     copy whose title was lost). Fallback types (the ND 30 layout) count only when no other
     type reaches the floor."""
     joined = " ".join(text.folded)
+    raw = "\n".join(line.text for line in text.lines)
     scores: list[tuple[float, PaperType, int | None, str | None]] = []
+    ratios: dict[str, float] = {}
     for paper_type in catalogue.types:
         if paper_type.recognition.fallback:
             continue
         title, where, phrase = _title_score(paper_type, text)
-        cues = _cue_count(paper_type, joined)
+        cues = _cue_count(paper_type, joined, raw)
         cue_share = min(1.0, cues / 3) if paper_type.recognition.cues else 1.0
         if title >= 0.8:
             score = 0.7 * title + 0.3 * cue_share
         else:
             score, where, phrase = min(0.8, 0.25 * cues), None, None
+        ratios[paper_type.key] = title
         scores.append((score, paper_type, where, phrase))
     scores.sort(key=lambda item: -item[0])
     floor = settings.min_confidence
@@ -118,6 +128,7 @@ def classify(
             bbox=line.bbox if line else None,
             title=line.text if line else None,
             title_phrase=phrase,
+            title_ratio=ratios.get(paper_type.key, 0.0),
         )
     for paper_type in catalogue.types:
         if paper_type.recognition.fallback and paper_type.recognition.layout == "nd30":

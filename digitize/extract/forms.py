@@ -163,6 +163,13 @@ def _label_hits(text: PaperText, index: int, labels: Sequence[str]) -> list[_Hit
             hits.append(_Hit(index, a, b + (colon.end() if colon else 0), label, 100.0))
         if len(label) < 6:
             continue
+        if len(label) >= 12 and not any(h.label == label for h in hits):
+            # A long label with a slip and no colon ("Ngày, thắng, năm / Date, tnonth, year").
+            found = fuzz.partial_ratio_alignment(label, folded, score_cutoff=88)
+            if found is not None and found.dest_end - found.dest_start >= 0.8 * len(label):
+                rest = re.match(r"\s*[:;]?", folded[found.dest_end :])
+                end = found.dest_end + (rest.end() if rest else 0)
+                hits.append(_Hit(index, found.dest_start, end, label, found.score - 1))
         for colon_at in (i for i, ch in enumerate(folded) if ch in _COLON):
             before = folded[:colon_at].rstrip(" .")
             window = before[-len(label) :]
@@ -247,13 +254,47 @@ def _value_of_hit(
     words = line.words_in((a, b))
     if template.kind == "paragraph" or not re.search(r"[^\W_]", raw.replace("(", "")):
         return _value_below(text, hit, template, words, raw)
+    maybe_more = False
     if template.kind in ("text", "paragraph") and b >= len(line.text.rstrip()) - 1:
-        for extra in _continuation(text, hit.line):
+        taken = _continuation(text, hit.line)
+        for extra in taken:
             raw += " " + text.lines[extra].text
             words += text.lines[extra].words
+        last = taken[-1] if taken else hit.line
+        maybe_more = _line_right_under(text, last) or (not taken and _fills_its_line(text, last))
     dotted = bool(re.search(r"\.{2,}|…", line.text[a:]))
     parsed = parse_date_line(undot(line.text[hit.start :])) if template.kind in ("date", "place") else None
-    return RawValue(raw, words, line.page, dotted, True, parsed)
+    return RawValue(raw, words, line.page, dotted, parsed_date=parsed, below=maybe_more)
+
+
+def _fills_its_line(text: PaperText, index: int) -> bool:
+    """The line runs to the right edge of the text around it: a value there may wrap onto
+    a line the engine lost or placed elsewhere."""
+    line = text.lines[index]
+    reach = 6 * text.line_height
+    near = [
+        ln.bbox[2]
+        for ln in text.lines
+        if ln.page == line.page and abs(ln.bbox[1] - line.bbox[1]) <= reach and ln.words
+    ]
+    return line.bbox[2] >= max(near, default=0) - 0.03 * text.width(line.page)
+
+
+def _line_right_under(text: PaperText, index: int) -> bool:
+    """A line right under line ``index`` that no label opens: the value may go on there
+    (ID cards wrap an address under its label, not under the value)."""
+    if index + 1 >= len(text.lines):
+        return False
+    line, nxt = text.lines[index], text.lines[index + 1]
+    gap = nxt.bbox[1] - line.bbox[3]
+    overlaps = nxt.bbox[0] < line.bbox[2] and nxt.bbox[2] > line.bbox[0]
+    return (
+        nxt.page == line.page
+        and -0.3 * text.line_height < gap < 0.9 * text.line_height
+        and overlaps
+        and ":" not in nxt.text[:40]
+        and not re.match(r"^\W*([ivx]+\.|\d+\.|[a-zđ]\)|-\s)", text.folded[index + 1])
+    )
 
 
 def _value_below(
@@ -267,11 +308,13 @@ def _value_below(
     found: list[Word] = list(words)
     limit = 12 if template.kind == "paragraph" else 3
     lo, hi = text.span(template.between)
+    previous = line
     for index in range(hit.line + 1, min(hit.line + 1 + limit, len(text.lines))):
         nxt = text.lines[index]
-        if nxt.page != line.page or nxt.bbox[1] - line.bbox[3] > 4 * text.line_height:
+        if nxt.page != line.page or nxt.bbox[1] - previous.bbox[3] > 4 * text.line_height:
             break
-        if template.kind == "paragraph" and (index, 0) >= hi:
+        previous = nxt
+        if template.kind == "paragraph" and index >= hi[0]:
             break
         folded = text.folded[index].strip(" :;./")
         if any(fuzz.ratio(folded, label) >= 85 for label in own):
@@ -365,7 +408,7 @@ def read_signature(text: PaperText, template: FieldTemplate) -> RawValue:
         index, parsed = closing
         line = text.lines[index]
         return RawValue(
-            line.text, line.words, line.page, bool(re.search(r"\.{2,}", line.text)), True, parsed
+            line.text, line.words, line.page, bool(re.search(r"\.{2,}", line.text)), parsed_date=parsed
         )
     start = closing[0] + 1 if closing else max(0, len(text.lines) - 12)
     block = text.lines[start:]

@@ -31,6 +31,7 @@ from digitize.extract.owner_id import mrz_personal_id, soft_check
 from digitize.extract.text import fold
 from digitize.extract.values import (
     Normalised,
+    surname_doubt,
     clean_text,
     normalise_date,
     normalise_id,
@@ -183,7 +184,12 @@ class _Reader:
             raw = read_column(self.text, template, self.labels)
         elif template.labels:
             raw = read_labelled(self.text, template, self.labels)
-            if template.pattern and not normalise_id(raw.text).value:
+            if not raw.label_found and template.kind in ("date", "place"):
+                raw = read_signature(self.text, template)  # the label itself was not read
+            unread = not clean_text(raw.text)[0] or (
+                template.kind == "id" and not normalise_id(raw.text).value
+            )
+            if template.pattern and unread:
                 by_pattern = read_pattern(self.text, template.pattern)
                 if by_pattern.text:
                     raw = by_pattern
@@ -194,7 +200,9 @@ class _Reader:
         return self._judge(template, raw)
 
     def _missing(self, template: FieldTemplate, note: str) -> Art9Value:
-        return Art9Value(value=None, needs_review=template.key, note=note)
+        return Art9Value(
+            value=None, needs_review=template.key or self._is_art9(template), note=note
+        )
 
     def _judge(self, template: FieldTemplate, raw: RawValue) -> Art9Value:
         if not raw.label_found and not raw.text:
@@ -208,7 +216,7 @@ class _Reader:
         doubts: set[str] = set()
         notes: list[str] = []
         if result.value is None:
-            if not text and not template.key:
+            if not text and not template.key and not dotted and not self._is_art9(template):
                 return Art9Value(value=None, page=raw.page, note="left empty")
             if template.kind == "date" and "khong thoi han" in fold(text):
                 return Art9Value(
@@ -230,6 +238,14 @@ class _Reader:
             if bad:
                 doubts.add("misread")
                 notes.append("not Vietnamese syllables: " + ", ".join(bad[:3]))
+        if result.value is not None and raw.below and template.kind in ("text", "name", "place"):
+            doubts.add("layout")
+            notes.append("read from the line under the label, or may go on there")
+        if result.value is not None and template.kind == "name":
+            doubt = surname_doubt(result.value)
+            if doubt:
+                doubts.add("misread")
+                notes.append(doubt)
         if result.value is not None and template.kind == "id":
             if confidence < self.settings.min_id_confidence and not hand:
                 doubts.add("single_reading")
@@ -244,6 +260,9 @@ class _Reader:
             handwritten=hand,
             note="; ".join(notes) or None,
         )
+
+    def _is_art9(self, template: FieldTemplate) -> bool:
+        return template.name in self.type.art9.model_dump().values()
 
     def _normalise(self, template: FieldTemplate, text: str, raw: RawValue) -> Normalised:
         kind = template.kind
@@ -376,6 +395,8 @@ class _Reader:
         return block.model_copy(update={"needs_review": review})
 
     def _mapped(self, source: str | None, values: dict[str, Art9Value]) -> Art9Value:
+        if self.type.key == OTHER:
+            return Art9Value(value=None, needs_review=True, note="paper not recognised")
         if source is None:
             return Art9Value(value=None, confidence=1.0, note="not on this paper type")
         if source.startswith("header."):
@@ -432,12 +453,16 @@ class _Reader:
                 needs_review=heading.needs_review,
                 note=heading.note,
             )
-        if found.key == paper_type.key and found.title_phrase:
+        names = paper_type.recognition.names or paper_type.recognition.titles
+        if found.key == paper_type.key and found.title_phrase in names:
+            sure = found.title_ratio >= 0.95
             return Art9Value(
-                value=_capitalise(found.title_phrase),
+                value=_capitalise(found.title_phrase or ""),
                 page=found.page,
                 bbox=found.bbox,
-                confidence=found.confidence,
+                confidence=found.title_ratio,
+                needs_review=not sure,
+                note=None if sure else "title read in part",
             )
         if paper_type.key == OTHER:
             return Art9Value(value=None, needs_review=True, note="paper not recognised")

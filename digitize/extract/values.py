@@ -42,6 +42,7 @@ def clean_text(raw: str) -> tuple[str, bool]:
         # On a dotted line single dots stick to the words as well ("..Số. 14 đường").
         text = re.sub(r"(?<!\d)\.(?!\d)", " ", _DOTS.sub(" ", text))
     text = re.sub(r"\s+", " ", text)
+    text = re.sub(r"(\d)\s*m2\b", "\\1 m²", text)  # the raised 2 of m² reads as a plain 2
     text = text.strip(" .,;:-–—_|'\"`~•*")
     if text.startswith("(") and text.endswith(")"):
         text = text[1:-1].strip()
@@ -146,3 +147,19 @@ def sentence_case(text: str) -> str:
         out.append(words[i].capitalize() if capital or not out else words[i])
         i += 1
     return " ".join(out)
+
+
+# The most common family names: a name whose first word folds to one of them but is spelled
+# otherwise ("NGUYÊN" for "NGUYỄN") is more likely a misread diacritic than a rare name.
+_COMMON_SURNAMES = (
+    "Nguyễn Trần Lê Phạm Hoàng Huỳnh Phan Vũ Võ Đặng Bùi Đỗ Hồ Ngô Dương Lý Đinh Trương Đoàn"
+).split()
+_SURNAME_BY_FOLD = {fold(name): name for name in _COMMON_SURNAMES}
+
+
+def surname_doubt(name: str) -> str | None:
+    first = name.split()[0] if name.split() else ""
+    common = _SURNAME_BY_FOLD.get(fold(first))
+    if common is None or first.lower() == common.lower():
+        return None
+    return f"family name reads {first!r}: {common!r} is far more common (misread diacritic?)"
