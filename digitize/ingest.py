@@ -1195,6 +1195,7 @@ class ComponentSpec(_Spec):
     declared_pages: int | None = None
     note_slip_pages: tuple[int, ...] = ()
     not_digitised_reason: NotDigitisedReason | None = None
+    paper_type: str | None = None  # catalogue key of the paper handed in (Art. 9 paper type)
 
     @field_validator("declared_pages")
     @classmethod
@@ -1818,6 +1819,7 @@ def _build_component(
         pages=tuple(pages),
         not_digitised_reason=spec.not_digitised_reason if spec is not None else None,
         flags=tuple(component_flags),
+        paper_type=spec.paper_type if spec is not None else None,
     )
 
 

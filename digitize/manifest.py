@@ -113,6 +113,9 @@ class Art9Value(FrozenModel):
     needs_review: bool = False
     handwritten: bool = False  # read from a handwritten area
     note: str | None = None  # why it needs review, or how it was confirmed
+    # Why it needs review, as stable codes: unread, handwritten, low_confidence, misread,
+    # layout, single_reading, soft_check, conflict, no_code, unrecognised, not_printed.
+    doubts: tuple[str, ...] = ()
     entered_by: str | None = None  # source "manual": who entered it
 
 

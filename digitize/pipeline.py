@@ -39,7 +39,7 @@ from digitize.bundle import (
 )
 from digitize.clean import CleanSettings, clean_page, find_qr_codes
 from digitize.errors import DigitizeError, OcrError, PageWorkerDiedError, QualityError
-from digitize.extract import extract_fields
+from digitize.extract import DossierFacts, PaperContext, extract_paper, finish_dossier
 from digitize.ingest import IngestSettings, ingest_dossier, load_page_pixels, read_page_encoded
 from digitize.manifest import (
     DigitiserInfo,
@@ -494,6 +494,9 @@ def run_dossier(
                     )
             timings["pages"] = time.monotonic() - t
             _reverify_sources(dossier)
+            if profile.extract.enabled:  # cross-paper checks and result codes (Art. 7, 9)
+                facts = DossierFacts(dossier.code, dossier.procedure_code)
+                documents = finish_dossier(documents, facts, profile.extract)
             manifest = _build_manifest(dossier, documents, profile, signer, components)
             if profile.pipeline.strict and manifest.needs_review:
                 raise QualityError(
@@ -662,7 +665,12 @@ def _package_components(
         # R1: extraction runs on the signed copy's content, after the signature exists.
         t = time.monotonic()
         extraction_started = datetime.now(VN_TZ)
-        fields = extract_fields(ocrs, profile.extract) if profile.extract.enabled else ()
+        paper = (
+            extract_paper(ocrs, profile.extract, context=PaperContext(component.paper_type))
+            if profile.extract.enabled
+            else None
+        )
+        fields = paper.header if paper is not None else ()
         timings["extract"] += time.monotonic() - t
         extraction = tuple(
             ExtractionEntry(
@@ -679,7 +687,7 @@ def _package_components(
         )
         mean_conf = sum(o.mean_confidence for o in ocrs) / len(ocrs)
         ocr_review = any(o.needs_review for o in ocrs)
-        flags = list(component.flags) + list(signature.flags)
+        flags = list(component.flags) + list(signature.flags) + list(paper.flags if paper else ())
         if ocr_review:
             flags.append(
                 _flag(
@@ -727,6 +735,7 @@ def _package_components(
                     revocation_evidence=tuple(e.sha256 for e in signature.revocation_evidence),
                 ),
                 extraction=extraction,
+                art9=paper.art9 if paper is not None else None,
                 originals=_keep_originals(dossier, component, writer),
                 masters=(
                     _keep_masters(dossier, component, writer) if profile.bundle.keep_masters else ()

@@ -8,9 +8,10 @@ default, so an empty profile is valid.
 
 from __future__ import annotations
 
+import string
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from digitize.models import FrozenModel, PadesLevel
 
@@ -138,6 +139,19 @@ class CatalogueSettings(FrozenModel):
     # R38: the digitisation-result code; placeholders owner_id, procedure_code,
     # paper_type_code, dossier_code, ordinal and n (running number per code prefix).
     result_code_template: str = "{owner_id}.{procedure_code}.{paper_type_code}.{n:02d}"
+
+    @field_validator("result_code_template")
+    @classmethod
+    def _known_placeholders(cls, template: str) -> str:
+        known = {"owner_id", "procedure_code", "paper_type_code", "dossier_code", "ordinal", "n"}
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        except ValueError as exc:
+            raise ValueError(f"not a format template: {exc}") from None
+        unknown = names - known
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; known: {sorted(known)}")
+        return template
 
 
 class ExtractSettings(FrozenModel):

@@ -19,7 +19,10 @@ citizens' papers: ``catalogue``, ``classify``, ``forms``, ``owner_id``, ``art9``
 
 from __future__ import annotations
 
+from digitize.extract.catalogue import OTHER, Catalogue, load_catalogue, starter_types
+from digitize.extract.dossier import DossierFacts, build_result_code, finish_dossier
 from digitize.extract.nd30 import extract_fields
+from digitize.extract.paper import PaperContext, PaperExtraction, extract_paper
 from digitize.extract.parsers import (
     DateParse,
     NumberParse,
@@ -38,6 +41,16 @@ from digitize.extract.vocab import CONG_VAN, DOC_TYPES, MOTTO, MOTTO_2, VBHN
 from digitize.settings import ExtractSettings
 
 __all__ = [
+    "OTHER",
+    "Catalogue",
+    "DossierFacts",
+    "PaperContext",
+    "PaperExtraction",
+    "build_result_code",
+    "extract_paper",
+    "finish_dossier",
+    "load_catalogue",
+    "starter_types",
     "CONG_VAN",
     "DOC_TYPES",
     "MOTTO",

@@ -167,8 +167,8 @@ def _label_hits(text: PaperText, index: int, labels: Sequence[str]) -> list[_Hit
             # A long label with a slip and no colon ("Ngày, thắng, năm / Date, tnonth, year").
             found = fuzz.partial_ratio_alignment(label, folded, score_cutoff=88)
             if found is not None and found.dest_end - found.dest_start >= 0.8 * len(label):
-                rest = re.match(r"\s*[:;]?", folded[found.dest_end :])
-                end = found.dest_end + (rest.end() if rest else 0)
+                tail = re.match(r"\s*[:;]?", folded[found.dest_end :])
+                end = found.dest_end + (tail.end() if tail else 0)
                 hits.append(_Hit(index, found.dest_start, end, label, found.score - 1))
         for colon_at in (i for i, ch in enumerate(folded) if ch in _COLON):
             before = folded[:colon_at].rstrip(" .")
@@ -263,7 +263,11 @@ def _value_of_hit(
         last = taken[-1] if taken else hit.line
         maybe_more = _line_right_under(text, last) or (not taken and _fills_its_line(text, last))
     dotted = bool(re.search(r"\.{2,}|…", line.text[a:]))
-    parsed = parse_date_line(undot(line.text[hit.start :])) if template.kind in ("date", "place") else None
+    parsed = (
+        parse_date_line(undot(line.text[hit.start :]))
+        if template.kind in ("date", "place")
+        else None
+    )
     return RawValue(raw, words, line.page, dotted, parsed_date=parsed, below=maybe_more)
 
 
@@ -325,8 +329,13 @@ def _value_below(
         found.extend(nxt.words)
         if template.kind != "paragraph":
             break
-    return RawValue(" ".join(texts), found, line.page, bool(re.search(r"\.{3,}|…", raw)),
-                    below=len(texts) > (1 if raw.strip(" .…_") else 0))
+    return RawValue(
+        " ".join(texts),
+        found,
+        line.page,
+        bool(re.search(r"\.{3,}|…", raw)),
+        below=len(texts) > (1 if raw.strip(" .…_") else 0),
+    )
 
 
 # --- table columns ---------------------------------------------------------------------------
@@ -408,7 +417,11 @@ def read_signature(text: PaperText, template: FieldTemplate) -> RawValue:
         index, parsed = closing
         line = text.lines[index]
         return RawValue(
-            line.text, line.words, line.page, bool(re.search(r"\.{2,}", line.text)), parsed_date=parsed
+            line.text,
+            line.words,
+            line.page,
+            bool(re.search(r"\.{2,}", line.text)),
+            parsed_date=parsed,
         )
     start = closing[0] + 1 if closing else max(0, len(text.lines) - 12)
     block = text.lines[start:]

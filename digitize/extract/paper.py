@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from digitize.extract.catalogue import OTHER, Catalogue, load_catalogue
 from digitize.extract.classify import Classification, classify
@@ -31,7 +31,6 @@ from digitize.extract.owner_id import mrz_personal_id, soft_check
 from digitize.extract.text import fold
 from digitize.extract.values import (
     Normalised,
-    surname_doubt,
     clean_text,
     normalise_date,
     normalise_id,
@@ -40,6 +39,7 @@ from digitize.extract.values import (
     normalise_sex,
     normalise_year,
     sentence_case,
+    surname_doubt,
 )
 from digitize.extract.vietnamese import misread_words
 from digitize.manifest import Art9Block, Art9Value
@@ -60,12 +60,11 @@ class PaperContext:
 
 @dataclass
 class PaperExtraction:
-    """The header fields (ND 30 layout) and the Art. 9 block of one paper, plus the doubts
-    behind each flagged Art. 9 value (for the dossier-level pass) and the document flags."""
+    """The header fields (ND 30 layout) and the Art. 9 block of one paper, and the document
+    flags they raise."""
 
     header: tuple[ExtractedField, ...]
     art9: Art9Block
-    doubts: dict[str, set[str]] = field(default_factory=dict)  # value key → doubt codes
     id_fields: tuple[str, ...] = ()  # template fields holding personal IDs
     flags: tuple[Flag, ...] = ()
 
@@ -87,7 +86,6 @@ def extract_paper(
     reader = _Reader(text, paper_type, header, settings, context)
     values = {t.name: reader.read(t) for t in paper_type.fields}
     block = reader.block(found, type_value, values)
-    doubts = reader.doubts
     flags: list[Flag] = []
     if type_note:
         flags.append(make_flag("paper_type_review", type_note))
@@ -98,7 +96,6 @@ def extract_paper(
     return PaperExtraction(
         header=header,
         art9=block,
-        doubts=doubts,
         id_fields=tuple(t.name for t in paper_type.fields if t.kind == "id"),
         flags=tuple(flags),
     )
@@ -251,6 +248,8 @@ class _Reader:
                 doubts.add("single_reading")
                 notes.append("digits not read surely enough to trust one reading")
         self.doubts[f"fields.{template.name}"] = doubts
+        if result.value is None and not doubts:
+            doubts.add("unread")
         return Art9Value(
             value=result.value,
             page=raw.page,
@@ -259,6 +258,7 @@ class _Reader:
             needs_review=bool(doubts),
             handwritten=hand,
             note="; ".join(notes) or None,
+            doubts=tuple(sorted(doubts)),
         )
 
     def _is_art9(self, template: FieldTemplate) -> bool:
@@ -389,10 +389,7 @@ class _Reader:
             fields=fields,
             **mapped,
         )
-        review = any(v.needs_review for v in block.values().values()) or any(
-            v.needs_review for v in fields.values()
-        )
-        return block.model_copy(update={"needs_review": review})
+        return with_doubt_codes(block)
 
     def _mapped(self, source: str | None, values: dict[str, Art9Value]) -> Art9Value:
         if self.type.key == OTHER:
@@ -436,7 +433,11 @@ class _Reader:
             doubts.add("unread")
         self.doubts["owner_id"] = doubts
         return value.model_copy(
-            update={"needs_review": bool(doubts), "note": "; ".join(notes) or None}
+            update={
+                "needs_review": bool(doubts),
+                "note": "; ".join(notes) or None,
+                "doubts": tuple(sorted(doubts)),
+            }
         )
 
     def _paper_name(self, found: Classification) -> Art9Value:
@@ -472,6 +473,38 @@ class _Reader:
             needs_review=True,
             note="title not read: the type's name from the catalogue",
         )
+
+
+_DEFAULT_DOUBT = {
+    "paper_type_code": "no_code",
+    "paper_type_name": "unrecognised",
+    "paper_name": "unrecognised",
+}
+
+
+def with_doubt_codes(block: Art9Block) -> Art9Block:
+    """Every flagged value names at least one doubt code, and the block's ``needs_review``
+    says whether any value is flagged."""
+    updates: dict[str, object] = {}
+    for key, value in block.values().items():
+        if value.needs_review and not value.doubts:
+            code = _DEFAULT_DOUBT.get(key, "unread" if value.value is None else "low_confidence")
+            if key == "owner_id" and block.owner_id_kind.value == "organisation":
+                code = "not_printed"
+            updates[key] = value.model_copy(update={"doubts": (code,)})
+    fields = {
+        name: value.model_copy(
+            update={"doubts": ("unread" if value.value is None else "low_confidence",)}
+        )
+        if value.needs_review and not value.doubts
+        else value
+        for name, value in block.fields.items()
+    }
+    block = block.model_copy(update={**updates, "fields": fields})
+    review = any(v.needs_review for v in block.values().values()) or any(
+        v.needs_review for v in block.fields.values()
+    )
+    return block.model_copy(update={"needs_review": review})
 
 
 def _capitalise(title: str) -> str:
