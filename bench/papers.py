@@ -109,8 +109,7 @@ def run_dossier(dossier: Path, work: Path) -> dict:
     prepare(dossier, source)
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "digitize", "run", str(source), "--out", str(work / "out"),
-         "--set", "ingest.allow_grayscale=true"],
+        [sys.executable, "-m", "digitize", "run", str(source), "--out", str(work / "out")],
         capture_output=True, text=True, timeout=3600,
     )
     seconds = time.monotonic() - started
