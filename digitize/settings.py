@@ -80,6 +80,10 @@ class FieldTemplate(FrozenModel):
     region: Literal["page", "signature"] = "page"
     from_header: str | None = None  # filled from this ND 30 header field (number_notation, …)
     internal: bool = False  # read only to fill an Art. 9 value, not listed among the fields
+    # The field another layout of the same paper prints instead (the 2024 card's place of
+    # birth registration for the 2021 card's place of origin): when that one is read, this
+    # one's absence is no doubt.
+    instead_of: str | None = None
 
 
 class PaperRecognition(FrozenModel):

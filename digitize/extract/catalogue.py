@@ -52,13 +52,16 @@ def starter_types() -> tuple[PaperType, ...]:
 
 def load_catalogue(settings: CatalogueSettings) -> Catalogue:
     """Starter types (unless ``starter`` is off), replaced or extended by the profile's
-    ``types``, then the profile's ``codes`` filled in. A code for an unknown key is a
+    ``types``, then the profile's ``codes`` filled in (a null code is a blank still to fill:
+    it leaves the type's own code). A code for an unknown key is a
     ``ConfigError``: a typo must not silently leave a type without its code."""
     types = {t.key: t for t in (starter_types() if settings.starter else ())}
     for paper_type in settings.types:
         types[paper_type.key] = paper_type
     other = PaperType(key=OTHER, name=OTHER_NAME)
     for key, code in settings.codes.items():
+        if code is None and key in types:
+            continue  # a blank left to fill in: the type keeps the code it has
         if key == OTHER:
             other = other.model_copy(update={"code": code})
         elif key in types:

@@ -261,7 +261,10 @@ def _value_of_hit(
             raw += " " + text.lines[extra].text
             words += text.lines[extra].words
         last = taken[-1] if taken else hit.line
-        maybe_more = _line_right_under(text, last) or (not taken and _fills_its_line(text, last))
+        long_value = len(raw.strip(" .…_")) >= 20  # a short value ending a row does not wrap
+        maybe_more = _line_right_under(text, last) or (
+            not taken and long_value and _fills_its_line(text, last)
+        )
     dotted = bool(re.search(r"\.{2,}|…", line.text[a:]))
     parsed = (
         parse_date_line(undot(line.text[hit.start :]))

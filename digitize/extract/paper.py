@@ -377,6 +377,7 @@ class _Reader:
             for name_, value in values.items()
             if not self.templates[name_].internal
             and (value.value is not None or value.needs_review or value.note == "left empty")
+            and not self._replaced(name_, values)
         }
         block = Art9Block(
             paper_type_key=paper_type.key,
@@ -390,6 +391,15 @@ class _Reader:
             **mapped,
         )
         return with_doubt_codes(block)
+
+    def _replaced(self, name: str, values: dict[str, Art9Value]) -> bool:
+        """A field this paper's layout does not print: its alternative was read instead."""
+        if values[name].value is not None:
+            return False
+        other = self.templates[name].instead_of
+        if other is None:
+            other = next((t.name for t in self.templates.values() if t.instead_of == name), None)
+        return other is not None and other in values and values[other].value is not None
 
     def _mapped(self, source: str | None, values: dict[str, Art9Value]) -> Art9Value:
         if self.type.key == OTHER:

@@ -97,7 +97,7 @@ def normalise_year(raw: str) -> Normalised:
 
 
 def normalise_sex(raw: str) -> Normalised:
-    word = fold(raw).split()[:1]
+    word = re.findall(r"[a-z]+", fold(raw))[:1]
     if word and word[0] in ("nam", "male", "m"):
         return Normalised("Nam")
     if word and word[0] in ("nu", "female", "f"):
