@@ -13,8 +13,11 @@ Two readers share this package:
 
 Layout: ``text`` (folding, similarity), ``vietnamese`` (syllables, administrative names),
 ``vocab`` (ND 30 types, motto), ``parsers`` (single header lines), ``lines`` (the page model),
-``fields`` (the collector that flags), ``header`` + ``nd30`` (the ND 30 template), and the
-citizens' papers: ``catalogue``, ``classify``, ``forms``, ``owner_id``, ``art9``, ``dossier``.
+``fields`` (the collector that flags), ``header`` + ``nd30`` (the ND 30 template); for the
+citizens' papers ``catalogue`` (paper types), ``classify``, ``forms`` (labels and values),
+``regions`` (columns, closing block, patterns), ``values`` (normal forms), ``owner_id`` (R39,
+machine-readable zone), ``reader`` (one field and its doubts), ``paper`` (the Art. 9 block),
+``dossier`` (cross-paper checks, result codes), ``present`` (masked display).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from digitize.extract.catalogue import Catalogue, load_catalogue
-from digitize.extract.paper import LIFTABLE, with_doubt_codes
+from digitize.extract.reader import LIFTABLE, with_doubt_codes
 from digitize.extract.text import fold
 from digitize.manifest import Art9Block, Art9Value, DocumentEntry
 from digitize.models import Flag, make_flag
