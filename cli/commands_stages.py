@@ -126,6 +126,7 @@ def ocr_cmd(source: Path, profile_name: str | None, sidecar: Path | None, hocr_d
     """
     from digitize.clean import clean_page
     from digitize.extract import PaperContext, extract_paper
+    from digitize.extract.handwriting import hand_ink_words
     from digitize.extract.present import art9_lines, masked_art9
     from digitize.ingest import ingest_dossier, load_page_pixels
     from digitize.ocr import ocr_json, ocr_page, write_hocr, write_sidecar
@@ -142,19 +143,21 @@ def ocr_cmd(source: Path, profile_name: str | None, sidecar: Path | None, hocr_d
         hocr_dir.mkdir(parents=True, exist_ok=True)
     for component in dossier.components:
         results = []
+        hands = []
         for page in component.pages:
             pixels = load_page_pixels(page, profile.ingest)
             cleaned, _ = clean_page(pixels, page.qa.dpi, profile.clean)
             result = ocr_page(cleaned, page.qa.dpi, profile.ocr)
             results.append(result)
+            hands.append(frozenset(hand_ink_words(cleaned, result)))
             table.add_row(f"{component.ordinal}.{page.index}", str(len(result.words)),
                           f"{result.mean_confidence:.1f}", f"{result.low_confidence_share:.0%}",
                           "yes" if result.needs_review else "no", _flags_text(result.flags))
             if hocr_dir and result.hocr:
                 write_hocr(result, hocr_dir / f"c{component.ordinal:02d}-p{page.index:03d}.hocr")
         every_page.extend(results)
-        paper = (extract_paper(results, profile.extract, context=PaperContext(component.paper_type))
-                 if results else None)
+        context = PaperContext(component.paper_type, tuple(hands))
+        paper = extract_paper(results, profile.extract, context=context) if results else None
         fields = paper.header if paper is not None else ()
         export.append({"component": component.ordinal, "name": component.name,
                        **ocr_json(results, fields),

@@ -40,6 +40,7 @@ from digitize.bundle import (
 from digitize.clean import CleanSettings, clean_page, find_qr_codes
 from digitize.errors import DigitizeError, OcrError, PageWorkerDiedError, QualityError
 from digitize.extract import DossierFacts, PaperContext, extract_paper, finish_dossier
+from digitize.extract.handwriting import hand_ink_words
 from digitize.ingest import IngestSettings, ingest_dossier, load_page_pixels, read_page_encoded
 from digitize.manifest import (
     DigitiserInfo,
@@ -108,6 +109,7 @@ class PageWork(FrozenModel):
     image: EncodedImage
     colour_mode: ColourMode
     qr_boxes: tuple[BBox, ...] = ()  # page 1 only: QR codes where the note goes (R20)
+    hand_words: tuple[int, ...] = ()  # indexes into ocr.words written in hand ink (Art. 9)
 
 
 class ComponentResult(FrozenModel):
@@ -182,6 +184,7 @@ def process_page(
         image=image,
         colour_mode=page.qa.colour_mode,
         qr_boxes=find_qr_codes(cleaned, page.qa.dpi) if page.index == 1 else (),
+        hand_words=hand_ink_words(cleaned, result),
     )
 
 
@@ -666,7 +669,13 @@ def _package_components(
         t = time.monotonic()
         extraction_started = datetime.now(VN_TZ)
         paper = (
-            extract_paper(ocrs, profile.extract, context=PaperContext(component.paper_type))
+            extract_paper(
+                ocrs,
+                profile.extract,
+                context=PaperContext(
+                    component.paper_type, tuple(frozenset(w.hand_words) for w in page_works)
+                ),
+            )
             if profile.extract.enabled
             else None
         )

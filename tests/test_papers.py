@@ -28,6 +28,7 @@ from digitize.extract import (
     load_catalogue,
     starter_types,
 )
+from digitize.extract.handwriting import hand_ink_words
 from digitize.extract.owner_id import mrz_personal_id, soft_check
 from digitize.extract.present import masked_art9
 from digitize.extract.values import normalise_date, normalise_id, sentence_case
@@ -135,6 +136,29 @@ def test_handwritten_values_on_dotted_lines_are_flagged() -> None:
     assert art9.needs_review
     # the owner's ID, if read at all, is the one written: never another number
     assert art9.owner_id.value in (None, OWNER)
+
+
+def test_blue_ink_marks_values_as_handwritten_even_when_read_well() -> None:
+    """Issue point 4: hand ink is told from print by its colour against the page's own
+    printed words; a value in hand ink is flagged even at high OCR confidence."""
+    rows = [row("Kính gửi", "Ủy ban nhân dân phường Kim Liên", hand=True),
+            row("Họ, chữ đệm, tên người yêu cầu", "Trần Thị Mai", hand=True),
+            row("Giấy tờ tùy thân", f"CCCD số {OWNER}", hand=True),
+            row("Ngày, tháng, năm sinh", "12/05/2021", hand=True)]
+    image = render_paper("TỜ KHAI ĐĂNG KÝ KHAI SINH", rows)
+    ocr = _ocr(image)
+    hand = set(hand_ink_words(image, ocr))
+    words = {w.text.strip(".:,") for i, w in enumerate(ocr.words) if i in hand}
+    printed = {w.text.strip(".:,") for i, w in enumerate(ocr.words) if i not in hand}
+    assert {"TỜ", "KHAI", "Giấy", "tùy"} <= printed
+    assert {"Kim", "Liên", "Mai", "Trần"} & words, words
+    assert not {"TỜ", "KHAI", "Giấy", "tùy", "CỘNG"} & words
+    gray = np.repeat(np.asarray(Image.fromarray(image).convert("L"))[:, :, None], 3, axis=2)
+    assert set(hand_ink_words(gray, _ocr(gray))), "lighter ink is seen on a gray copy too"
+    context = PaperContext(hand_words=(frozenset(hand),))
+    art9 = extract_paper([ocr], context=context).art9
+    receiving = art9.fields["receiving_body"]
+    assert receiving.handwritten and receiving.needs_review
 
 
 def test_administrative_document_fills_art9_from_its_header() -> None:
