@@ -30,7 +30,7 @@ from digitize.extract import (
 )
 from digitize.extract.handwriting import hand_ink_words
 from digitize.extract.owner_id import mrz_personal_id, soft_check
-from digitize.extract.present import masked_art9
+from digitize.extract.present import masked_art9, masked_documents
 from digitize.extract.values import normalise_date, normalise_id, sentence_case
 from digitize.manifest import Art9Block, Art9Value, DocumentEntry
 from digitize.models import PageOcr
@@ -322,6 +322,10 @@ def test_personal_data_is_masked_for_consoles() -> None:
     shown = json.dumps(masked_art9(block), ensure_ascii=False)
     assert OWNER not in shown and "1990-03-07" not in shown
     assert "0011••••2345" in shown and "1990-••-••" in shown and "TRẦN THỊ MAI" in shown
+    entry = _document(1, block).model_copy(
+        update={"digitization_result_code": f"{OWNER}.1.000123.CC.01"}).model_dump(mode="json")
+    console = json.dumps(masked_documents([entry]), ensure_ascii=False)
+    assert OWNER not in console and "0011••••2345.1.000123.CC.01" in console
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

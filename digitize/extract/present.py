@@ -49,3 +49,21 @@ def _line(name: str, value: dict[str, Any]) -> str:
     shown = value["value"] if value["value"] is not None else "—"
     mark = " (review)" if value["needs_review"] else ""
     return f"{name}: {shown}{mark}"
+
+
+def mask_ids_in(text: str | None) -> str | None:
+    """Every 12-digit number in ``text`` masked (a result code starts with the owner's ID)."""
+    return _ID.sub(lambda m: mask_id(m.group(0)), text) if text else text
+
+
+def masked_documents(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Manifest document entries (JSON data) for a console: Art. 9 blocks and result codes
+    masked, everything else as it is."""
+    out = []
+    for entry in documents:
+        entry = dict(entry)
+        if entry.get("art9"):
+            entry["art9"] = masked_art9(Art9Block.model_validate(entry["art9"]))
+        entry["digitization_result_code"] = mask_ids_in(entry.get("digitization_result_code"))
+        out.append(entry)
+    return out
