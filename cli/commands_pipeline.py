@@ -126,7 +126,12 @@ def run_cmd(dossier_dir: Path, out_dir: Path, profile_name: str | None, make_zip
         result = run_dossier(dossier_dir, out_dir, profile=profile, on_event=on_event,
                              overwrite=overwrite)
     if as_json:
-        sys.stdout.write(_json_dump(result.model_dump(mode="json")) + "\n")
+        from digitize.extract.present import masked_documents
+
+        data = result.model_dump(mode="json")
+        # Personal IDs and birth dates stay in the manifest file, masked on the console.
+        data["manifest"]["documents"] = masked_documents(data["manifest"]["documents"])
+        sys.stdout.write(_json_dump(data) + "\n")
         return
     out_console.print(summary_table(result))
     conf = f"{result.mean_confidence:.1f}" if result.mean_confidence is not None else "—"

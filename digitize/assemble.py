@@ -20,6 +20,7 @@ from datetime import date, datetime
 
 from digitize._version import __version__
 from digitize.manifest import (
+    Art9Block,
     DigitiserInfo,
     DocumentEntry,
     ExtractionEntry,
@@ -72,6 +73,8 @@ class PackagedComponent(FrozenModel):
     pages: tuple[PackagedPage, ...]
     ocr: OcrSummary
     fields: tuple[ExtractedField, ...] = ()
+    art9: Art9Block | None = None  # the paper's Art. 9 data (R37)
+    paper_flags: tuple[Flag, ...] = ()  # raised by classification and the Art. 9 reading
     extraction_started_at: datetime  # R1: after ``signature.signed_at``
     originals: tuple[OriginalEntry, ...] = ()  # received PDFs kept byte-identical
     masters: tuple[OriginalEntry, ...] = ()  # R14: the scan files, when the profile keeps them
@@ -175,7 +178,7 @@ def document_entry(packaged: PackagedComponent, dossier: Dossier) -> DocumentEnt
     component = packaged.component
     signature = packaged.signature
     extraction = extraction_entries(packaged.fields, packaged.extraction_started_at)
-    flags = [*component.flags, *signature.flags]
+    flags = [*component.flags, *signature.flags, *packaged.paper_flags]
     if packaged.ocr.review_flag:
         flags.append(ocr_review_flag())
     flags.extend(field_review_flags(packaged.fields))
@@ -211,6 +214,7 @@ def document_entry(packaged: PackagedComponent, dossier: Dossier) -> DocumentEnt
             revocation_evidence=tuple(e.sha256 for e in signature.revocation_evidence),
         ),
         extraction=extraction,
+        art9=packaged.art9,
         originals=packaged.originals,
         masters=packaged.masters,
         flags=tuple(flags),

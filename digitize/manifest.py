@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -93,6 +93,74 @@ class ExtractionEntry(FrozenModel):
     started_at: datetime  # R1: after the signature's signed_at
 
 
+Art9Source = Literal["ocr", "manual", "dossier.yaml", "catalogue"]
+
+
+class Art9Value(FrozenModel):
+    """One Art. 9 value (TT 01/2023 Art. 9 k2, R36-R37) or template field of a paper.
+
+    ``value`` is None when the paper has no such value or it could not be read; a value that
+    should be there and was not read is None **and** ``needs_review``. ``source`` says where it
+    came from: ``ocr`` (read from the page), ``manual`` (entered at review, ``entered_by``),
+    ``dossier.yaml`` (declared by the clerk), ``catalogue`` (the profile's catalogue, e.g. a
+    paper-type code)."""
+
+    value: str | None = None
+    page: int | None = None  # 1-based image index within the component
+    bbox: BBox | None = None  # pixels of the cleaned page image
+    confidence: float = 0.0  # 0..1
+    source: Art9Source = "ocr"
+    needs_review: bool = False
+    handwritten: bool = False  # read from a handwritten area
+    note: str | None = None  # why it needs review, or how it was confirmed
+    # Why it needs review, as stable codes: unread, handwritten, low_confidence, misread,
+    # layout, single_reading, soft_check, conflict, no_code, unrecognised, not_printed.
+    doubts: tuple[str, ...] = ()
+    entered_by: str | None = None  # source "manual": who entered it
+
+
+class Art9Block(FrozenModel):
+    """The data Art. 9 asks of every digitised paper, plus the fields of its type's template.
+
+    Key names are stable (published in the JSON Schema). Dates are ISO ``YYYY-MM-DD``; the
+    owner's personal ID is exactly 12 digits (R39). ``paper_type_key`` is the catalogue key
+    (``other`` when the paper was not recognised)."""
+
+    paper_type_key: str
+    classification_confidence: float = 0.0
+    paper_type_code: Art9Value = Field(default_factory=Art9Value)
+    paper_type_name: Art9Value = Field(default_factory=Art9Value)
+    owner_id: Art9Value = Field(default_factory=Art9Value)
+    owner_id_kind: Art9Value = Field(default_factory=Art9Value)  # personal | organisation
+    paper_name: Art9Value = Field(default_factory=Art9Value)
+    number_notation: Art9Value = Field(default_factory=Art9Value)
+    issued_date: Art9Value = Field(default_factory=Art9Value)
+    issuing_body: Art9Value = Field(default_factory=Art9Value)
+    summary: Art9Value = Field(default_factory=Art9Value)
+    valid_until: Art9Value = Field(default_factory=Art9Value)
+    validity_scope: Art9Value = Field(default_factory=Art9Value)
+    fields: dict[str, Art9Value] = Field(default_factory=dict)
+    needs_review: bool = False  # any value above (or a field) needs review
+
+    ART9_KEYS: ClassVar[tuple[str, ...]] = (
+        "paper_type_code",
+        "paper_type_name",
+        "owner_id",
+        "owner_id_kind",
+        "paper_name",
+        "number_notation",
+        "issued_date",
+        "issuing_body",
+        "summary",
+        "valid_until",
+        "validity_scope",
+    )
+
+    def values(self) -> dict[str, Art9Value]:
+        """The Art. 9 values by key (without the template fields)."""
+        return {key: getattr(self, key) for key in self.ART9_KEYS}
+
+
 class OriginalEntry(FrozenModel):
     """A received file kept byte-identical in the bundle: a PDF that already carried text or
     signatures (taken with --rescan; its signatures stay verifiable, never silently lost), or
@@ -131,6 +199,7 @@ class DocumentEntry(FrozenModel):
     ocr: OcrSummary | None = None
     signature: SignatureSummary | None = None
     extraction: tuple[ExtractionEntry, ...] = ()
+    art9: Art9Block | None = None  # TT 01/2023 Art. 9: paper type, owner, the paper's data
     originals: tuple[OriginalEntry, ...] = ()
     masters: tuple[OriginalEntry, ...] = ()  # R14: the scan files, when the profile keeps them
     flags: tuple[Flag, ...] = ()

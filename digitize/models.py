@@ -154,6 +154,7 @@ class Component(FrozenModel):
     pages: tuple[IngestedPage, ...] = ()
     not_digitised_reason: NotDigitisedReason | None = None  # R9: no PDF for this component
     flags: tuple[Flag, ...] = ()
+    paper_type: str | None = None  # dossier.yaml: the paper type the clerk declared (catalogue key)
 
 
 class Dossier(FrozenModel):

@@ -54,7 +54,8 @@ from digitize.bundle import (
 )
 from digitize.clean import CleanSettings, clean_page, find_qr_codes
 from digitize.errors import DigitizeError, OcrError, PageWorkerDiedError, QualityError
-from digitize.extract import extract_fields
+from digitize.extract import DossierFacts, PaperContext, extract_paper, finish_dossier
+from digitize.extract.handwriting import hand_ink_words
 from digitize.ingest import (
     IngestSettings,
     ingest_dossier,
@@ -117,6 +118,7 @@ class PageWork(FrozenModel):
     image: EncodedImage
     colour_mode: ColourMode
     qr_boxes: tuple[BBox, ...] = ()  # page 1 only: QR codes where the note goes (R20)
+    hand_words: tuple[int, ...] = ()  # indexes into ocr.words written in hand ink (Art. 9)
 
 
 class ComponentResult(FrozenModel):
@@ -172,6 +174,7 @@ def process_page(
         image=image,
         colour_mode=page.qa.colour_mode,
         qr_boxes=find_qr_codes(cleaned, page.qa.dpi) if page.index == 1 else (),
+        hand_words=hand_ink_words(cleaned, result),
     )
 
 
@@ -325,7 +328,18 @@ def package_component(
     # R1: extraction runs on the signed copy's content, after the signature exists.
     t = time.monotonic()
     extraction_started = datetime.now(VN_TZ)
-    fields = extract_fields(ocrs, profile.extract) if profile.extract.enabled else ()
+    paper = (
+        extract_paper(
+            ocrs,
+            profile.extract,
+            context=PaperContext(
+                component.paper_type, tuple(frozenset(w.hand_words) for w in works)
+            ),
+        )
+        if profile.extract.enabled
+        else None
+    )
+    fields = paper.header if paper is not None else ()
     _timed(ctx, "extract", t)
     return PackagedComponent(
         component=component,
@@ -350,6 +364,8 @@ def package_component(
         ),
         ocr=_ocr_summary(ocrs),
         fields=tuple(fields),
+        art9=paper.art9 if paper is not None else None,
+        paper_flags=paper.flags if paper is not None else (),
         extraction_started_at=extraction_started,
         originals=_keep_originals(component, ctx),
         masters=_keep_masters(component, ctx) if profile.bundle.keep_masters else (),
@@ -554,6 +570,9 @@ def run_dossier(
                 document_entry(done, dossier) if done is not None else not_digitised_entry(c)
                 for c, done in packaged
             ]
+            if profile.extract.enabled:  # cross-paper checks and result codes (Art. 7, 9)
+                facts = DossierFacts(dossier.code, dossier.procedure_code)
+                documents = finish_dossier(documents, facts, profile.extract)
             manifest = build_manifest(
                 dossier,
                 documents,

@@ -8,9 +8,10 @@ default, so an empty profile is valid.
 
 from __future__ import annotations
 
+import string
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from digitize.models import FrozenModel, PadesLevel
 
@@ -64,6 +65,109 @@ class OcrSettings(FrozenModel):
     page_label: str | None = None  # names the page in errors and flags (e.g. "scan.tif p3")
 
 
+# --- the paper-type catalogue (TT 01/2023 Art. 9-10, R37-R38) --------------------------------
+FieldKind = Literal["text", "id", "date", "year", "sex", "paragraph", "place", "name"]
+
+
+class FieldTemplate(FrozenModel):
+    """One business field of a paper type and how the form prints it.
+
+    The value follows one of ``labels`` on the same line (after the colon) or, when nothing
+    follows, on the next line; ``column`` names the heading of a table column the value sits
+    under (forms with one column per person); ``between`` limits the search to the lines
+    after the first phrase and before the second (a mother's ID after "… tên người mẹ");
+    ``choices`` is a closed list of printed values (the value becomes the choice);
+    ``pattern`` a regular expression the value is searched with when no label is given."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    labels: tuple[str, ...] = ()
+    kind: FieldKind = "text"
+    key: bool = False  # a business field worth extracting for reuse (the papers' bold fields)
+    column: str | None = None
+    between: tuple[str | None, str | None] = (None, None)
+    choices: tuple[str, ...] = ()
+    pattern: str | None = None
+    region: Literal["page", "signature"] = "page"
+    from_header: str | None = None  # filled from this ND 30 header field (number_notation, …)
+    internal: bool = False  # read only to fill an Art. 9 value, not listed among the fields
+    # The field another layout of the same paper prints instead (the 2024 card's place of
+    # birth registration for the 2021 card's place of origin): when that one is read, this
+    # one's absence is no doubt.
+    instead_of: str | None = None
+
+
+class PaperRecognition(FrozenModel):
+    """How a paper of the type is recognised: its title phrases (matched without diacritics,
+    fuzzily, on the first page unless ``pages`` says otherwise) and other printed phrases that
+    only this type carries (labels, section headings); ``layout`` ``nd30`` reads the
+    administrative header (organ, ``Số:``, date) besides the field template."""
+
+    titles: tuple[str, ...] = ()
+    # The titles that are the paper's whole printed name (the others recognise it from a
+    # part: "QUYỀN SỬ DỤNG ĐẤT"); empty: every title is a whole name.
+    names: tuple[str, ...] = ()
+    cues: tuple[str, ...] = ()
+    pages: Literal["first", "any"] = "first"
+    layout: Literal["form", "nd30"] = "form"
+    fallback: bool = False  # considered only when no other type is recognised
+
+
+class Art9Sources(FrozenModel):
+    """Which template field (or ``header.X`` for an ND 30 header field, ``title`` for the
+    printed title) fills each Art. 9 value of the type; None: the paper has no such value."""
+
+    owner_id: str | None = None
+    date_of_birth: str | None = None  # the owner's date of birth on the paper (R39 soft check)
+    owner_name: str | None = None
+    number_notation: str | None = None
+    issued_date: str | None = None
+    issuing_body: str | None = None
+    summary: str | None = None
+    valid_until: str | None = None
+    validity_scope: str | None = None
+
+
+class PaperType(FrozenModel):
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$")  # stable name (to_khai_khai_sinh, …)
+    # Opaque code from the province's or the national TTHC catalogue (R38): never invented;
+    # None until the office fills it in, and then no result code can be assigned.
+    code: str | None = Field(default=None, max_length=60)
+    name: str
+    aliases: tuple[str, ...] = ()
+    owner_kind: Literal["personal", "organisation"] = "personal"
+    recognition: PaperRecognition = Field(default_factory=PaperRecognition)
+    fields: tuple[FieldTemplate, ...] = ()
+    art9: Art9Sources = Field(default_factory=Art9Sources)
+
+
+class CatalogueSettings(FrozenModel):
+    """The paper types an office meets. The built-in starter catalogue (``starter``) covers the
+    common counter papers with their codes left empty; ``codes`` fills a type's code (the
+    office's own list), ``types`` adds types or replaces a starter type of the same key."""
+
+    starter: bool = True
+    codes: dict[str, str | None] = Field(default_factory=dict)
+    types: tuple[PaperType, ...] = ()
+    min_confidence: float = Field(0.7, ge=0, le=1)  # below: type "other" and a review flag
+    min_margin: float = Field(0.15, ge=0, le=1)  # the best type must lead the next by this
+    # R38: the digitisation-result code; placeholders owner_id, procedure_code,
+    # paper_type_code, dossier_code, ordinal and n (running number per code prefix).
+    result_code_template: str = "{owner_id}.{procedure_code}.{paper_type_code}.{n:02d}"
+
+    @field_validator("result_code_template")
+    @classmethod
+    def _known_placeholders(cls, template: str) -> str:
+        known = {"owner_id", "procedure_code", "paper_type_code", "dossier_code", "ordinal", "n"}
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        except ValueError as exc:
+            raise ValueError(f"not a format template: {exc}") from None
+        unknown = names - known
+        if unknown:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; known: {sorted(known)}")
+        return template
+
+
 class ExtractSettings(FrozenModel):
     enabled: bool = True
     min_confidence: float = 0.6  # below: field flagged for review
@@ -73,6 +177,13 @@ class ExtractSettings(FrozenModel):
     # is a stamp, a seal or a misread diacritic: the field is flagged, not trusted.
     min_text_word_confidence: float = 0.8
     check_syllables: bool = True  # a word that is no Vietnamese syllable marks a misread field
+    catalogue: CatalogueSettings = Field(default_factory=CatalogueSettings)
+    # A value read with a word under this confidence (0..1) is not trusted as read (Art. 9):
+    # printed values read at 93-97, a slipped diacritic shows as 85-90.
+    min_value_confidence: float = Field(0.9, ge=0, le=1)
+    # A personal ID read once, not confirmed by a second reading (the card's machine-readable
+    # zone, another paper of the dossier), is trusted only with every digit this sure.
+    min_id_confidence: float = Field(0.95, ge=0, le=1)
 
 
 class PdfaSettings(FrozenModel):

@@ -298,6 +298,7 @@ def _build_component(ordinal: int, plan: ComponentPlan, run: IngestRun) -> Compo
         declared_pages=spec.declared_pages if spec is not None else None,
         pages=tuple(pages),
         not_digitised_reason=spec.not_digitised_reason if spec is not None else None,
+        paper_type=spec.paper_type if spec is not None else None,
         flags=tuple(component_flags),
     )
 

@@ -50,6 +50,7 @@ class ComponentSpec(_Spec):
     declared_pages: int | None = None
     note_slip_pages: tuple[int, ...] = ()
     not_digitised_reason: NotDigitisedReason | None = None
+    paper_type: str | None = None  # catalogue key of the paper handed in (Art. 9 paper type)
 
     @field_validator("declared_pages")
     @classmethod
