@@ -57,13 +57,12 @@ class Corrections(FrozenModel):
 
     @model_validator(mode="after")
     def _each_target_once(self) -> Corrections:
-        seen_fields = [(c.file, c.field) for c in self.fields]
-        seen_pages = [(c.file, c.page) for c in self.pages]
-        for kind, seen in (("field", seen_fields), ("page", seen_pages)):
-            dupes = {t for t in seen if seen.count(t) > 1}
+        seen_fields = [f"field {c.field} of {c.file}" for c in self.fields]
+        seen_pages = [f"page {c.page} of {c.file}" for c in self.pages]
+        for seen in (seen_fields, seen_pages):
+            dupes = sorted({t for t in seen if seen.count(t) > 1})
             if dupes:
-                file, what = sorted(dupes, key=str)[0]
-                raise ValueError(f"{kind} {what} of {file} is given more than once")
+                raise ValueError(f"{dupes[0]} is given more than once")
         return self
 
     @property
