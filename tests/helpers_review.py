@@ -37,13 +37,16 @@ def resign_manifest(bundle: Path, mutate: Callable[[dict[str, Any]], None]) -> N
 
 def flag_sample(data: dict[str, Any]) -> None:
     """Doubts on the sample's third component as the extractor and ingest raise them: a
-    handwritten number read wrong, a day not read, a cut-off edge on page 2 (R7, R15)."""
+    handwritten number read wrong, a day not read, a notation read right with low confidence,
+    a cut-off edge on page 2 (R7, R15)."""
     doc = data["documents"][2]
     for entry in doc["extraction"]:
         if entry["field"] == "code_number":
             entry.update(value="2l5", needs_review=True, confidence=0.31)
         if entry["field"] == "issued_date":
             entry.update(value="2025-10-??", needs_review=True, confidence=0.0)
+        if entry["field"] == "code_notation":  # read right, but with low confidence
+            entry.update(needs_review=True, confidence=0.47)
     doc["pages"][1]["flags"].append({"code": "content_at_border", "severity": "review",
                                      "message": "content reaches the image edge", "page": 2})
     data["needs_review"] = True

@@ -58,8 +58,9 @@
       next = inputs[inputs.indexOf(next) + 1];
     }
     if (!next) {
-      next = form.querySelector("fieldset input[type=radio]:checked") ||
-        form.querySelector("fieldset input[type=radio]") || document.getElementById("save");
+      var section = input.closest("section.doc") || form;
+      next = section.querySelector("fieldset input[type=radio]:checked") ||
+        section.querySelector("fieldset input[type=radio]") || document.getElementById("save");
     }
     if (next) { next.focus(); }
   }
