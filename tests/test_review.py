@@ -513,3 +513,16 @@ def test_form_errors_are_shown_beside_the_field_and_nothing_is_saved(app_client)
     assert re.search(r'id="value-3-4"[^>]*aria-invalid="true"', body)
     assert "Ghi lý do cần quét lại" in body
     assert bundle_state(bundle) == before
+
+
+def test_a_broken_bundle_in_the_folder_is_named_not_crashed(app_client) -> None:  # type: ignore[no-untyped-def]
+    client, bundle = app_client
+    broken = bundle.parent / "hong"
+    broken.mkdir()
+    (broken / MANIFEST_FILE).write_text("{", encoding="utf-8")
+    listing = _get(client, "/")
+    assert listing.status_code == 200
+    assert "manifest.json is invalid" in listing.get_data(as_text=True)
+    page = _get(client, "/b/hong")
+    assert page.status_code == 409 and "manifest.json is invalid" in page.get_data(as_text=True)
+    assert _get(client, "/b/..%2f..%2fetc").status_code == 404

@@ -118,6 +118,8 @@ class ReviewApp:
         except HTTPException as exc:
             response = Response(f"{exc.code} {exc.description or exc.name}\n",
                                 status=exc.code, mimetype="text/plain")
+        except DigitizeError as exc:  # a broken bundle or an unrenderable page: say which
+            response = Response(f"409 {exc.one_line()}\n", status=409, mimetype="text/plain")
         self._harden(request, response)
         return response
 

@@ -105,6 +105,11 @@ def _record_problems(manifest: Manifest) -> list[str]:
                 continue
             last[(change.file, change.field)] = (change, record.reviewer.full_name, when)
     for doc in manifest.documents:
+        for name, item in art9_values(getattr(doc, "art9", None)):
+            touched_art9 = last.get((doc.file or "", name))
+            if touched_art9 is not None and touched_art9[0].value != (
+                    None if item.get("value") is None else str(item.get("value"))):
+                problems.append(f"{doc.file} {name}: value differs from the review record")
         for entry in doc.extraction:
             touched = last.get((doc.file or "", entry.field))
             if touched is None:
