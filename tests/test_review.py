@@ -526,3 +526,14 @@ def test_a_broken_bundle_in_the_folder_is_named_not_crashed(app_client) -> None:
     page = _get(client, "/b/hong")
     assert page.status_code == 409 and "manifest.json is invalid" in page.get_data(as_text=True)
     assert _get(client, "/b/..%2f..%2fetc").status_code == 404
+
+
+def test_a_value_with_console_markup_is_printed_as_typed(flagged: Path, tmp_path: Path) -> None:
+    """A person's value reaches verify's console line: brackets are text, never markup."""
+    typed = "Về việc [/] giao [bold red]nhiệm vụ"
+    corrections = write_corrections(tmp_path, {"fields": [
+        {"file": DOC3, "field": "subject", "value": typed}]})
+    assert run("review", str(flagged), "--apply", str(corrections)).returncode == 0
+    done = run("verify", str(flagged))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert typed in done.stdout
