@@ -56,6 +56,7 @@ class ExitCode(IntEnum):
     VERIFY_TRUST = 63
     VERIFY_STRUCTURE = 64
     VERIFY_PDFA = 65
+    VERIFY_REVIEW = 69  # the review record does not match the manifest or its signer
 
     CONFIG = 70
 
@@ -67,6 +68,14 @@ class ExitCode(IntEnum):
     DECOMPRESSION_BOMB = 101
     DECODE_TIMEOUT = 102
     DECODER_CRASHED = 103
+
+    # a person's review of a bundle (digitize review)
+    REVIEW = 110
+    REVIEW_CORRECTIONS_FILE = 111  # unreadable or malformed corrections
+    REVIEW_UNKNOWN_TARGET = 112  # a file, field or page the bundle does not have
+    REVIEW_INVALID_VALUE = 113  # a value that fails its format (date, số, ký hiệu …)
+    REVIEW_NOT_VERIFIED = 114  # the bundle does not verify: nothing is reviewed or written
+    REVIEW_REMOTE_BIND = 115  # the review server would listen beyond this machine
 
     INTERRUPTED = 130
 
@@ -299,6 +308,31 @@ class PageWorkerDiedError(DigitizeError):
 
 class BatchPartialError(DigitizeError):
     exit_code = ExitCode.BATCH_PARTIAL
+
+
+# --- review --------------------------------------------------------------------------------
+class ReviewError(DigitizeError):
+    exit_code = ExitCode.REVIEW
+
+
+class CorrectionsFileError(ReviewError):
+    exit_code = ExitCode.REVIEW_CORRECTIONS_FILE
+
+
+class UnknownReviewTargetError(ReviewError):
+    exit_code = ExitCode.REVIEW_UNKNOWN_TARGET
+
+
+class InvalidReviewValueError(ReviewError):
+    exit_code = ExitCode.REVIEW_INVALID_VALUE
+
+
+class BundleNotVerifiedError(ReviewError):
+    exit_code = ExitCode.REVIEW_NOT_VERIFIED
+
+
+class RemoteBindError(ReviewError):
+    exit_code = ExitCode.REVIEW_REMOTE_BIND
 
 
 class InterruptedRunError(DigitizeError):

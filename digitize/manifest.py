@@ -87,10 +87,15 @@ class ExtractionEntry(FrozenModel):
     value: str
     page: int
     bbox: BBox | None = None
-    confidence: float
-    source: Literal["ocr", "manual"] = "ocr"
+    confidence: float  # the machine's confidence in its reading (kept after a review)
+    source: Literal["ocr", "manual"] = "ocr"  # "manual": a person entered the value (R36)
     needs_review: bool = False
     started_at: datetime  # R1: after the signature's signed_at
+    # Set by a review (``Manifest.reviews``): the machine reading kept beside a person's value,
+    # and who confirmed or entered the value and when.
+    machine_value: str | None = None  # only when a person changed the value
+    reviewed_by: str | None = None  # reviewer's name, from the certificate that re-signed
+    reviewed_at: datetime | None = None
 
 
 Art9Source = Literal["ocr", "manual", "dossier.yaml", "catalogue"]
@@ -205,6 +210,30 @@ class DocumentEntry(FrozenModel):
     flags: tuple[Flag, ...] = ()
 
 
+class ReviewChange(FrozenModel):
+    """One decision of a person in a review: a field confirmed or corrected, a page accepted
+    or sent back for a new scan."""
+
+    file: str  # component PDF name (DocumentEntry.file)
+    action: Literal["confirm", "correct", "accept", "rescan"]
+    field: str | None = None  # extraction field name, or "art9.<key>" / "art9.fields.<key>"
+    page: int | None = None  # 1-based page_index (page decisions)
+    machine_value: str | None = None  # what the machine read (fields)
+    previous_value: str | None = None  # the value before this review (fields)
+    value: str | None = None  # the value after this review (fields)
+    reason: str | None = Field(default=None, max_length=500)  # why a rescan is needed
+
+
+class ReviewRecord(FrozenModel):
+    """A person's review, saved by re-signing the manifest with the reviewer's certificate: the
+    manifest signature's signer is the reviewer of the last record."""
+
+    reviewer: DigitiserInfo  # from the certificate that signed manifest.json.p7s
+    reviewed_at: datetime
+    previous_manifest_sha256: str  # the manifest this review started from
+    changes: tuple[ReviewChange, ...] = ()
+
+
 class Manifest(FrozenModel):
     manifest_version: Literal["1.0", "1.1"] = "1.1"  # new bundles: MANIFEST_VERSION
     dossier_code: str = Field(max_length=40)
@@ -218,6 +247,7 @@ class Manifest(FrozenModel):
     revocation_evidence: tuple[RevocationEvidence, ...] = ()  # R25, each once (by sha256)
     flags: tuple[Flag, ...] = ()
     needs_review: bool = False
+    reviews: tuple[ReviewRecord, ...] = ()  # oldest first; the last one signed the manifest
     created_at: datetime
     tool: str = "digitize"
     tool_version: str

@@ -235,6 +235,11 @@ def _verify_folder(folder: Path, roots: tuple[Path, ...], lang: str, offline: bo
             check = verify_detached_signature(manifest_bytes, signature_path.read_bytes(), roots,
                                               lang=lang)
             checks.append(check.model_copy(update={"name": "manifest_signature"}))
+    if manifest is not None:  # a person's review: who re-signed, which fields they changed
+        from digitize.review.check import check_review
+
+        sig = signature_path.read_bytes() if signature_path.is_file() else None
+        checks.extend(check_review(manifest, sig, lang))
 
     demo = False
     if manifest is not None:
