@@ -164,8 +164,6 @@ def verify_cmd(target: Path, trust: tuple[Path, ...], lang: str, online: bool,
     One verdict line per check; exit code 0 only when every check passes, otherwise the code
     of the first failure (61 hash, 62 signature, 63 trust, 64 structure, 65 PDF/A).
     """
-    from rich.markup import escape  # names and values (OCR, a reviewer's) are not markup
-
     from digitize.verify import default_trust_roots, verify_bundle
 
     roots = tuple(trust) if trust else default_trust_roots()
