@@ -224,11 +224,14 @@ def test_certificate_faults_are_the_stations(
     assert (outcome.kind, outcome.retryable) == ("station_fault", False)
     assert outcome.exit_code == ExitCode.CERT_REVOKED
 
+    # The password is read once and removed from the environment (secrets never reach the
+    # workers): a second signer needs it again.
+    monkeypatch.setenv("DIGITIZE_PKCS12_PASSWORD", PFX_PASSWORD)
     unreachable = SerialSignerHandle(lambda: open_signer(_pkcs12(vn_pki, "hoa")))
     with vn_pki.services_stopped():
         outcome = run_job(_job(source, tmp_path / "out"), _context(unreachable))
     assert (outcome.kind, outcome.retryable) == ("station_fault", True)
-    assert outcome.exit_code == ExitCode.SIGNING
+    assert outcome.exit_code == ExitCode.SIGNER_UNAVAILABLE
     assert not (tmp_path / "out" / "hs-cert").exists()
 
 
@@ -375,7 +378,7 @@ def test_signer_handle_asks_for_a_refused_pin_once(
     assert calls == ["open"]
 
     calls.clear()
-    monkeypatch.delenv("DIGITIZE_PKCS12_PASSWORD")
+    monkeypatch.delenv("DIGITIZE_PKCS12_PASSWORD", raising=False)  # (already consumed)
     monkeypatch.setattr("sys.stdin", open(os.devnull))  # no terminal to prompt on
     missing = SerialSignerHandle(opener)
     for _ in range(2):

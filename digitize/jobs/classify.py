@@ -3,11 +3,12 @@
 Decided by the error's stable exit code (``digitize.errors.ExitCode``), so a new error class
 is classified by the code it is given:
 
-* bad input — 10–19 (refused input), 20–22 (quality, R4–R5, R10), 30 (OCR failed under a
+* bad input — 10–19 (refused input), 20–23 (quality, R4–R5, R10; a scan changed under the
+  run, R8), 101–102 (a decompression bomb, a decode past its deadline), 30 (OCR failed under a
   strict profile), 70 (a job's only configuration is its own ``dossier.yaml``: the station's
   profile is loaded before any job);
 * station fault, retryable — 50 (signing: OCSP/CRL or the CSC service unreachable), 55 (TSA
-  unavailable), 56 (signer set-up: token unplugged, service refused the credential), 80
+  unavailable), 57 (OCSP/CRL, CSC service or token unavailable after retries), 56 (signer set-up: token unplugged, service refused the credential), 80
   (output: cannot write), a dead page worker, and the operating system saying the disk is
   full, read-only or failing, or memory ran out;
 * station fault, needs a person — 51–54 (certificate revoked, expired, not personal; wrong
@@ -27,6 +28,7 @@ from digitize.jobs.models import OutcomeKind
 BAD_INPUT_CODES = frozenset(
     {*range(int(ExitCode.INPUT), int(ExitCode.EMPTY_DOSSIER) + 1)}
     | {int(ExitCode.QUALITY), int(ExitCode.LOW_RESOLUTION), int(ExitCode.PAGE_COUNT_MISMATCH)}
+    | {int(ExitCode.SOURCE_CHANGED), int(ExitCode.DECOMPRESSION_BOMB), int(ExitCode.DECODE_TIMEOUT)}
     | {int(ExitCode.OCR), int(ExitCode.CONFIG)}
 )
 RETRY_LATER_CODES = frozenset(
@@ -34,6 +36,7 @@ RETRY_LATER_CODES = frozenset(
         int(ExitCode.SIGNING),
         int(ExitCode.TSA_UNAVAILABLE),
         int(ExitCode.SIGNER_CONFIG),
+        int(ExitCode.SIGNER_UNAVAILABLE),
         int(ExitCode.OUTPUT),
     }
 )
