@@ -494,3 +494,10 @@ def test_cli_writes_every_format(built: Built, tmp_path: Path) -> None:
     bad = subprocess.run([*cmd[:5], "--from", "2026-13"], capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 2 and "YYYY" in bad.stderr + bad.stdout
+
+
+def test_cli_choices_are_the_library_keys() -> None:
+    from digitize.cli.commands_stats import GROUP_CHOICES
+    from digitize.stats import GROUP_KEYS
+
+    assert GROUP_CHOICES == GROUP_KEYS
