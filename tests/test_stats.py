@@ -337,6 +337,12 @@ def test_settlement_multiplies_quantities_by_the_profile_rates(built: Built) -> 
     assert data["settlement"]["total"]["total"] == 28902
     assert data["settlement"]["rates"]["a4"] == {"amount": "1200.25",
                                                  "source": "QĐ 99/QĐ-UBND, mục 2"}
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx(_report(built, settings=settings))))[
+        "settlement"]
+    last = [c for c in sheet[sheet.max_row]]
+    assert last[-1].value == 28902 and last[-1].data_type == "n"
     physical = StatsSettings.model_validate({"rates": {**rates, "page_basis": "physical",
                                                        "pay_redone": True}})
     s2 = _report(built, settings=physical).settlement
@@ -468,6 +474,33 @@ def test_index_reuses_verdicts_and_notices_every_change(built: Built, tmp_path: 
     shutil.rmtree(b1)
     gone = _report(copy, tmp_path)
     assert gone.bundles_found == 7 and gone.verified_now == 0
+
+
+def test_bundle_changed_during_verification_is_not_remembered(
+        built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault injection: a file changes while the bundle is verified; the verdict must not be
+    kept (the next run verifies again)."""
+    from digitize.stats import collect as collect_module
+
+    root = tmp_path / "bundles"
+    shutil.copytree(built.bundles["B4"], root / "B4")
+    real = collect_module._verify
+
+    def verify_then_touch(path: str, trust: TrustOptions) -> Any:
+        report = real(path, trust)
+        os.utime(Path(path) / "checksums.sha256")  # a new mtime and ctime
+        return report
+
+    monkeypatch.setattr(collect_module, "_verify", verify_then_touch)
+    request = StatsRequest(paths=(root,), trust=TrustOptions(roots=built.roots, lang="en"),
+                           index_path=tmp_path / "index.sqlite", workers=1)
+    first = build_report(request)
+    assert first.main.total.dossiers == 0
+    assert [e.reason for e in first.excluded] == [
+        "the bundle changed while it was being verified: run again"]
+    monkeypatch.undo()
+    second = build_report(request)
+    assert (second.verified_now, second.main.total.dossiers) == (1, 1)
 
 
 def test_cli_writes_every_format(built: Built, tmp_path: Path) -> None:
