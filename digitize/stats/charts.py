@@ -1,4 +1,4 @@
-"""The report's pictures, drawn by matplotlib (Agg, no display) as SVG text.
+"""The report's pictures, drawn by matplotlib (no pyplot, no GUI backend) as SVG text.
 
 Each chart must stay readable printed in black and white: series differ by marker, line
 style and gray level, bars by hatch pattern, reference lines by dash pattern and a legend —
