@@ -112,8 +112,13 @@ def exit_codes() -> None:
 
 def _register() -> None:
     # Import the command modules so they attach themselves to `main`.
-    import digitize.cli.commands_review  # noqa: F401
-    from digitize.cli import commands_batch, commands_pipeline, commands_stages  # noqa: F401
+    from digitize.cli import (  # noqa: F401
+        commands_batch,
+        commands_pipeline,
+        commands_review,
+        commands_stages,
+        commands_stats,
+    )
 
 
 def run_main() -> None:

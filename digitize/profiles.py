@@ -26,6 +26,7 @@ from digitize.settings import (
     PdfaSettings,
     PipelineSettings,
     SigningSettings,
+    StatsSettings,
     WatchSettings,
 )
 
@@ -43,6 +44,7 @@ class Profile(FrozenModel):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)
+    stats: StatsSettings = Field(default_factory=StatsSettings)
 
 
 def bundled_profile_dir() -> Path:

@@ -9,6 +9,7 @@ default, so an empty profile is valid.
 from __future__ import annotations
 
 import string
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -350,3 +351,41 @@ class WatchSettings(FrozenModel):
     quarantine_dir: str = "quarantine"
     duplicate_dir: str = "duplicate"
     verify: bool = True  # verify every new bundle before the input moves to done/
+
+
+class Rate(FrozenModel):
+    """One unit price of the settlement and the text that sets it (a payment cites its basis).
+
+    ``amount`` is in đồng (VND) per unit and may carry fractions of a đồng (norms are often
+    computed to decimals); amounts are rounded once per settlement line (``digitize.stats``).
+    """
+
+    amount: Decimal = Field(ge=0, max_digits=18, decimal_places=4)
+    source: str = Field(min_length=1, max_length=500)  # e.g. "QĐ 123/QĐ-UBND, Phụ lục II, mục 3"
+
+
+class StatsRates(FrozenModel):
+    """Unit rates of ``digitize stats`` (``Profile.stats.rates``). Nothing is built in: a rate
+    that is not configured leaves its amount empty and the settlement says so."""
+
+    currency: Literal["VND"] = "VND"
+    # What a per-page rate is paid on: every captured image (a page with a note slip is
+    # captured twice, R6) or each physical page once.
+    page_basis: Literal["images", "physical"] = "images"
+    per_dossier: Rate | None = None
+    a4: Rate | None = None
+    a3: Rate | None = None
+    other: Rate | None = None  # any page that is neither A4 nor A3
+    # A re-digitised dossier (same dossier code, later bundle) is paid again only when true.
+    pay_redone: bool = False
+
+
+class StatsSettings(FrozenModel):
+    """``digitize stats`` (``Profile.stats``)."""
+
+    rates: StatsRates = Field(default_factory=StatsRates)
+    # A page is A4/A3 when both sides are within this share of 210×297 / 297×420 mm (scanners
+    # crop a few millimetres; Letter, 216×279 mm, falls outside at 5 %).
+    paper_tolerance: float = Field(default=0.05, gt=0, le=0.2)
+    index_path: str | None = None  # None: <user data dir>/stats-index.sqlite
+    workers: int = Field(default=0, ge=0)  # verifying processes on a first run; 0 = cores
