@@ -65,6 +65,7 @@ from digitize.pipeline import Event, new_process_pool, run_dossier, usable_cores
 from digitize.profiles import BatchSettings, Profile, load_profile
 from digitize.sign import DigitiserSigner, open_signer
 from digitize.util import sha256_file, write_atomic
+from digitize.verify import demo_allowed_for
 
 JOURNAL_FILE = ".digitize-journal.jsonl"
 SUMMARY_JSON = "summary.json"
@@ -248,12 +249,13 @@ def check_existing_bundle(
     trust_roots: tuple[Path, ...] | None = None,
     *,
     verify: bool = True,
+    allow_demo: bool = False,
 ) -> ExistingBundle:
     """Verify an existing bundle and check it was made from ``dossier_dir``'s scans."""
     from digitize.verify import verify_bundle
 
     if verify:
-        report = verify_bundle(bundle, trust_roots, lang="en")
+        report = verify_bundle(bundle, trust_roots, lang="en", allow_demo=allow_demo)
         if not report.ok:
             first = report.failures[0]
             return ExistingBundle(
@@ -567,7 +569,8 @@ def batch_run(
             todo.append((folder, name, bundle))
             continue
         t = time.monotonic()
-        existing = check_existing_bundle(final, folder, roots, verify=settings.verify_existing)
+        existing = check_existing_bundle(final, folder, roots, verify=settings.verify_existing,
+                                         allow_demo=demo_allowed_for(profile))
         if existing.ok:
             journal.append(
                 "skipped",
@@ -741,7 +744,7 @@ def _one_dossier(
             executor=executor,
             data_dir=data_dir,
         )
-        report = _verify_new(result.bundle_path, roots)
+        report = _verify_new(result.bundle_path, roots, demo_allowed_for(profile))
         if report is not None:
             row = BatchRow(
                 dossier=name,
@@ -813,10 +816,10 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _verify_new(bundle: Path, roots: tuple[Path, ...]) -> tuple[str, int] | None:
+def _verify_new(bundle: Path, roots: tuple[Path, ...], allow_demo: bool) -> tuple[str, int] | None:
     from digitize.verify import verify_bundle
 
-    report = verify_bundle(bundle, roots, lang="en")
+    report = verify_bundle(bundle, roots, lang="en", allow_demo=allow_demo)
     if report.ok:
         return None
     first = report.failures[0]

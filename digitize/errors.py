@@ -53,6 +53,7 @@ class ExitCode(IntEnum):
     VERIFY_TRUST = 63
     VERIFY_STRUCTURE = 64
     VERIFY_PDFA = 65
+    VERIFY_REVOCATION_UNKNOWN = 66
 
     CONFIG = 70
 
@@ -226,6 +227,13 @@ class BundleStructureError(VerifyError):
 
 class PdfaInvalidError(VerifyError):
     exit_code = ExitCode.VERIFY_PDFA
+
+
+class RevocationUnknownError(VerifyError):
+    """Every check passed, but nothing showed the signer's certificate unrevoked at signing
+    time (no OCSP/CRL in the bundle, offline): valid as far as could be checked, not proven."""
+
+    exit_code = ExitCode.VERIFY_REVOCATION_UNKNOWN
 
 
 # --- configuration and output --------------------------------------------------------------

@@ -83,6 +83,7 @@ from digitize.pipeline import Event, run_dossier
 from digitize.profiles import Profile, WatchSettings, load_profile
 from digitize.sign import DigitiserSigner, open_signer
 from digitize.util import fsync_path, sha256_file, write_atomic
+from digitize.verify import demo_allowed_for
 
 STATE_DIR = ".digitize"
 JOURNAL_NAME = "journal.jsonl"
@@ -676,7 +677,8 @@ class InboxWatcher:
             return
         final = self.layout.out_dir / bundle
         if os.path.lexists(final):
-            existing = check_existing_bundle(final, path, self.roots, verify=self.settings.verify)
+            existing = check_existing_bundle(final, path, self.roots, verify=self.settings.verify,
+                                             allow_demo=demo_allowed_for(self.profile))
             if existing.ok:
                 self.stats["recovered"] += int(recovering)
                 self._finish(
@@ -774,7 +776,8 @@ class InboxWatcher:
         if self.settings.verify:
             from digitize.verify import verify_bundle
 
-            report = verify_bundle(result.bundle_path, self.roots, lang="en")
+            report = verify_bundle(result.bundle_path, self.roots, lang="en",
+                                   allow_demo=demo_allowed_for(self.profile))
             if not report.ok:
                 # Never leave an unverifiable bundle under a final name for a quarantined input.
                 aside = self.layout.out_dir / f".rejected-{bundle}-{uuid.uuid4().hex[:8]}"
