@@ -464,6 +464,12 @@ def _manifest_names(run: _Run, manifest: Manifest) -> set[str]:
     return good
 
 
+def _shown_name(name: str) -> str:
+    """A folder entry's name as one safe line: bytes that are not UTF-8 (kept by the OS as
+    surrogate escapes) as ``\\xNN``, control and bidi characters escaped."""
+    return escape_control(os.fsencode(name).decode("utf-8", "backslashreplace"))
+
+
 def _check_file_set(run: _Run, expected: set[str]) -> set[str]:
     """Exactly the expected entries, each a regular file; returns those present and regular."""
     present: dict[str, int] = {}
@@ -472,7 +478,7 @@ def _check_file_set(run: _Run, expected: set[str]) -> set[str]:
             present[entry.name] = entry.stat(follow_symlinks=False).st_mode
     usable = set()
     for name in sorted(present):
-        shown = escape_control(name)
+        shown = _shown_name(name)
         if name not in expected:
             run.add(f"file:{shown}", False, run.text("unexpected_file", name=shown),
                     ExitCode.VERIFY_STRUCTURE)

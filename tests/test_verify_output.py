@@ -104,3 +104,17 @@ def test_json_report_keeps_the_raw_values(bundle_copy: Path) -> None:
     data = json.load(io.StringIO(result.output))
     assert data["exit_code"] == int(ExitCode.VERIFY_STRUCTURE) and data["ok"] is False
     assert any(c["name"] == "file:a\\nb" for c in data["checks"])
+
+
+def test_name_that_is_not_utf8(bundle_copy: Path) -> None:
+    """A file name that is not valid UTF-8 (bytes 0xff 0xfe) is shown as ``\\xff\\xfe``, not
+    a crash of the console or the JSON writer."""
+    import os
+
+    os.close(os.open(os.fsencode(bundle_copy) + b"/bad\xff\xfe.pdf", os.O_CREAT | os.O_WRONLY))
+    result = CliRunner().invoke(main, ["verify", str(bundle_copy), "--lang", "en", "--allow-demo"])
+    assert result.exit_code == int(ExitCode.VERIFY_STRUCTURE), result.output
+    assert "FAIL file:bad\\xff\\xfe.pdf" in result.output
+    as_json = CliRunner().invoke(main, ["verify", str(bundle_copy), "--json", "--allow-demo"])
+    assert as_json.exit_code == int(ExitCode.VERIFY_STRUCTURE), as_json.output
+
