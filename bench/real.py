@@ -177,8 +177,9 @@ def main() -> int:
             row["message"] = message
         else:
             bundle = out / doc_id
-            verify = run_cli("verify", str(bundle), "--lang", "en")
-            row["verify"] = verify.returncode == 0
+            verify = run_cli("verify", str(bundle), "--lang", "en", "--allow-demo")
+            # demo bundles are B-B: 66 = every check passed, revocation not checkable
+            row["verify"] = verify.returncode in (0, 66)
             manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
             verdicts = field_verdicts(manifest, truth)
             for verdict in verdicts.values():

@@ -19,7 +19,6 @@ from digitize.cli.main import (
     profile_option,
     shown,
 )
-from digitize.errors import ExitCode
 
 if TYPE_CHECKING:  # the library modules are imported when a command runs: start-up stays fast
     from digitize.pipeline import DossierResult, Event
@@ -150,51 +149,69 @@ def run_cmd(dossier_dir: Path, out_dir: Path, profile_name: str | None, make_zip
 @main.command("verify")
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--trust", "trust", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Trusted root certificate (PEM/DER); repeatable. Default: DIGITIZE_TRUST_ROOTS "
-                   "and, if present, the local demo root.")
+              help="Trusted root certificate (PEM/DER); repeatable. Default: DIGITIZE_TRUST_ROOTS.")
+@click.option("--allow-demo", is_flag=True,
+              help="Accept bundles signed with this machine's DEMO identity (testing only).")
 @click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True,
               help="Language of the report.")
 @click.option("--online", is_flag=True, help="Allow fetching revocation data (default: offline).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @handle_errors
-def verify_cmd(target: Path, trust: tuple[Path, ...], lang: str, online: bool,
+def verify_cmd(target: Path, trust: tuple[Path, ...], allow_demo: bool, lang: str, online: bool,
                as_json: bool) -> None:
     """Verify a bundle folder or zip, or one signed PDF, offline.
 
-    One verdict line per check; exit code 0 only when every check passes, otherwise the code
-    of the first failure (61 hash, 62 signature, 63 trust, 64 structure, 65 PDF/A).
+    One verdict line per check; exit code 0 only when every check passes and every signer's
+    certificate was shown unrevoked; 66 when everything passed but revocation could not be
+    checked (no OCSP/CRL data: use --online, or sign at B-LT); otherwise the code of the first
+    failure (61 hash, 62 signature, 63 trust or identity, 64 structure, 65 PDF/A).
     """
-    from digitize.verify import default_trust_roots, verify_bundle
+    from rich.markup import escape
+    from rich.text import Text
 
-    roots = tuple(trust) if trust else default_trust_roots()
+    from digitize.util import escape_control
+    from digitize.verify import revocation_unproven, verify_bundle, verify_signed_pdf
+
+    roots = tuple(trust) if trust else None
     if target.is_file() and target.suffix.lower() == ".pdf":
-        from digitize.models import Check
-        from digitize.sigverify import verify_pdf_signatures
-
-        checks = verify_pdf_signatures(target, roots, offline=not online, lang=lang)
-        if not checks:
-            checks = [Check(name="signature", ok=False, message="no digital signature",
-                            exit_code=int(ExitCode.VERIFY_SIGNATURE))]
-        failures = [c for c in checks if not c.ok]
-        ok, code = not failures, (failures[0].exit_code if failures else 0)
-        demo = False
+        report = verify_signed_pdf(target, roots, lang=lang, offline=not online,
+                                   allow_demo=allow_demo)
     else:
-        report = verify_bundle(target, roots, lang=lang, offline=not online)
-        checks, ok, code = list(report.checks), report.ok, report.exit_code
-        demo = report.signed_with_demo_identity
+        report = verify_bundle(target, roots, lang=lang, offline=not online,
+                               allow_demo=allow_demo)
     if as_json:
-        sys.stdout.write(_json_dump({"path": str(target), "ok": ok, "exit_code": code,
-                                     "checks": [c.model_dump() for c in checks]}) + "\n")
+        sys.stdout.write(_json_dump({
+            "path": str(target), "ok": report.ok, "exit_code": report.exit_code,
+            "revocation_checked": report.revocation_checked,
+            "signed_with_demo_identity": report.signed_with_demo_identity,
+            "checks": [c.model_dump() for c in report.checks]}) + "\n")
+        sys.exit(report.exit_code)
+    # Names, certificate names and messages come from the bundle: shown as plain text, with
+    # control characters escaped, so a crafted CN or file name cannot forge a verdict line.
+    unproven = set(revocation_unproven(report.checks))
+    for check in report.checks:
+        if not check.ok:
+            mark, style = "FAIL", "bold red"
+        elif check.name in unproven:
+            mark, style = "WARN", "yellow"
+        else:
+            mark, style = "PASS", "green"
+        line = Text.assemble((mark, style), " ", escape_control(f"{check.name}: {check.message}"))
+        # soft_wrap: one check, one output line; a long name cannot push text to a line start
+        out_console.print(line, highlight=False, soft_wrap=True)
+    target_text = escape(escape_control(str(target)))
+    if not report.ok:
+        verdict = "KHÔNG HỢP LỆ" if lang == "vi" else "INVALID"
+    elif not report.revocation_checked:
+        verdict = ("HỢP LỆ, CHƯA KIỂM TRA THU HỒI" if lang == "vi"
+                   else "VALID EXCEPT REVOCATION: NOT CHECKED")
     else:
-        for check in checks:
-            mark = "[green]PASS[/]" if check.ok else "[bold red]FAIL[/]"
-            out_console.print(f"{mark} {shown(check.name)}: {shown(check.message)}")
-        verdict = ("HỢP LỆ" if lang == "vi" else "VALID") if ok else (
-            "KHÔNG HỢP LỆ" if lang == "vi" else "INVALID")
-        out_console.print(f"[bold]{verdict}[/] {shown(target)}")
-        if demo:
-            out_console.print(DEMO_WARNING)
-    sys.exit(code)
+        verdict = "HỢP LỆ" if lang == "vi" else "VALID"
+    out_console.print(f"[bold]{verdict}[/] {target_text} (exit {report.exit_code})", highlight=False,
+                      soft_wrap=True)
+    if report.signed_with_demo_identity:
+        out_console.print(DEMO_WARNING)
+    sys.exit(report.exit_code)
 
 
 @main.group("profile")

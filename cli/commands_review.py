@@ -15,17 +15,23 @@ import click
 from digitize.cli.main import err_console, handle_errors, main, out_console, profile_option
 from digitize.errors import OutputError
 
-TRUST_HELP = ("Trusted root certificate (PEM/DER); repeatable. Default: DIGITIZE_TRUST_ROOTS, "
-              "the local demo root if present, and the profile's sign.trust_roots.")
+TRUST_HELP = ("Trusted root certificate (PEM/DER); repeatable. Default: DIGITIZE_TRUST_ROOTS "
+              "and the profile's sign.trust_roots.")
+ALLOW_DEMO_HELP = ("Trust the built-in DEMO root (implied when the profile signs with the demo "
+                   "identity).")
 
 
-def _verifier(trust: tuple[Path, ...], profile: Any, lang: str) -> Callable[[Path], Any]:
-    """The one trust decision of these commands: which roots a bundle must chain to."""
-    from digitize.verify import default_trust_roots, verify_bundle
+def _verifier(
+    trust: tuple[Path, ...], profile: Any, lang: str, allow_demo: bool
+) -> Callable[[Path], Any]:
+    """The one trust decision of these commands: which roots a bundle must chain to, and
+    whether the DEMO root counts (asked for, or the profile itself signs as DEMO)."""
+    from digitize.verify import default_trust_roots, demo_allowed_for, verify_bundle
 
     roots = tuple(trust) if trust else (
         tuple(default_trust_roots()) + tuple(Path(p) for p in profile.sign.trust_roots))
-    return lambda bundle: verify_bundle(bundle, roots, lang=lang)
+    demo = allow_demo or demo_allowed_for(profile)
+    return lambda bundle: verify_bundle(bundle, roots, lang=lang, allow_demo=demo)
 
 
 @main.command("report")
@@ -37,10 +43,11 @@ def _verifier(trust: tuple[Path, ...], profile: Any, lang: str) -> Callable[[Pat
 @click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
 @click.option("--trust", "trust", multiple=True, type=click.Path(exists=True, path_type=Path),
               help=TRUST_HELP)
+@click.option("--allow-demo", is_flag=True, help=ALLOW_DEMO_HELP)
 @profile_option
 @handle_errors
 def report_cmd(bundle: Path, html_path: Path | None, json_path: str | None, lang: str,
-               trust: tuple[Path, ...], profile_name: str | None) -> None:
+               trust: tuple[Path, ...], allow_demo: bool, profile_name: str | None) -> None:
     """Report on a bundle folder or zip: codes, digitiser, verification, page thumbnails with
     flagged regions outlined, fields with their crops, every flag in plain words.
 
@@ -52,7 +59,7 @@ def report_cmd(bundle: Path, html_path: Path | None, json_path: str | None, lang
 
     if html_path is None and json_path is None:
         raise click.UsageError("give --html FILE and/or --json FILE|-")
-    verify = _verifier(trust, load_profile(profile_name), lang)
+    verify = _verifier(trust, load_profile(profile_name), lang, allow_demo)
     with tempfile.TemporaryDirectory(prefix="digitize-report-") as tmp:
         folder = bundle
         if bundle.is_file() and zipfile.is_zipfile(bundle):
@@ -95,11 +102,12 @@ def _write(path: Path, data: bytes, write_atomic: Callable[[Path, bytes], None])
 @click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True)
 @click.option("--trust", "trust", multiple=True, type=click.Path(exists=True, path_type=Path),
               help=TRUST_HELP)
+@click.option("--allow-demo", is_flag=True, help=ALLOW_DEMO_HELP)
 @profile_option
 @handle_errors
 def review_cmd(path: Path, corrections_path: Path | None, host: str, port: int,
                allow_remote: bool, allowed_host: tuple[str, ...], lang: str,
-               trust: tuple[Path, ...], profile_name: str | None) -> None:
+               trust: tuple[Path, ...], allow_demo: bool, profile_name: str | None) -> None:
     """Review a bundle (or a folder of bundles) in the browser, or apply a corrections file.
 
     The reviewer signs with the profile's signer (sign.backend): the corrected manifest is
@@ -115,7 +123,7 @@ def review_cmd(path: Path, corrections_path: Path | None, host: str, port: int,
     from digitize.util import escape_control
 
     profile = load_profile(profile_name)
-    verify = _verifier(trust, profile, lang)
+    verify = _verifier(trust, profile, lang, allow_demo)
     if corrections_path is not None:
         from digitize.report.build import open_reason_text
         from digitize.review import load_corrections, save_review

@@ -4,7 +4,7 @@ Library entry points (each stage is importable on its own too)::
 
     import digitize
     result = digitize.run_dossier("samples/ho-so-cap-ban-sao", "out/")
-    report = digitize.verify_bundle(result.bundle_path)
+    report = digitize.verify_bundle(result.bundle_path, allow_demo=True)  # demo profile
 
 Many dossiers: ``digitize.batch_run`` (a folder of dossiers), ``digitize.watch.InboxWatcher``
 (a scanning station's inbox), both over the job layer ``digitize.jobs`` (``run_job``).

@@ -56,6 +56,7 @@ class ExitCode(IntEnum):
     VERIFY_TRUST = 63
     VERIFY_STRUCTURE = 64
     VERIFY_PDFA = 65
+    VERIFY_REVOCATION_UNKNOWN = 66
     VERIFY_REVIEW = 69  # the review record does not match the manifest or its signer
 
     CONFIG = 70
@@ -288,6 +289,13 @@ class BundleStructureError(VerifyError):
 
 class PdfaInvalidError(VerifyError):
     exit_code = ExitCode.VERIFY_PDFA
+
+
+class RevocationUnknownError(VerifyError):
+    """Every check passed, but nothing showed the signer's certificate unrevoked at signing
+    time (no OCSP/CRL in the bundle, offline): valid as far as could be checked, not proven."""
+
+    exit_code = ExitCode.VERIFY_REVOCATION_UNKNOWN
 
 
 # --- configuration and output --------------------------------------------------------------

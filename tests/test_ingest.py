@@ -13,7 +13,6 @@ synthetic corpus against its ground truth; real scans r01, r04, r11.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import unicodedata
@@ -48,6 +47,7 @@ from digitize.ingest import (
     read_page_encoded,
 )
 from digitize.models import ColourMode, PageVariant, SourceEncoding
+from tests.conftest import shared_dir, shared_item
 from tests.helpers_images import (
     PdfImage,
     a4_px,
@@ -73,23 +73,7 @@ W300, H300 = a4_px(300)
 
 
 def _corpus_root() -> Path:
-    here = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-    if here.is_dir():
-        return here
-    env = os.environ.get("DIGITIZE_CORPUS")
-    if env and Path(env).is_dir():
-        return Path(env)
-    pytest.fail(f"corpus not found at {here} nor in $DIGITIZE_CORPUS: the ingest test needs it")
-
-
-def real_scans_dir() -> Path:
-    here = Path(__file__).resolve().parents[2] / "shared" / "real-scans"
-    if here.is_dir():
-        return here
-    env = os.environ.get("DIGITIZE_REAL_SCANS")
-    if env and Path(env).is_dir():
-        return Path(env)
-    pytest.fail(f"real scans not found at {here} nor in $DIGITIZE_REAL_SCANS")
+    return shared_dir("corpus", complete=True)
 
 
 def flag_codes(page) -> set[str]:
@@ -298,7 +282,7 @@ def test_pdf_jbig2_from_real_scan() -> None:
     """JBIG2 page images (r13, bilevel 200 ppi) decode; it is a signed PDF, so rescan mode."""
     if shutil.which("jbig2dec") is None:
         pytest.fail("jbig2dec (Debian package jbig2dec) is needed to decode JBIG2 scans")
-    path = next((real_scans_dir() / "r13").glob("*.pdf"))
+    path = next(shared_item("real-scans", "r13").glob("*.pdf"))
     dossier = ingest_dossier(path, IngestSettings(pdf_with_text="rescan"))
     pages = dossier.components[0].pages
     assert len(pages) == 4
@@ -773,7 +757,7 @@ def test_corpus_matches_ground_truth() -> None:
 
 def _real(name: str) -> Path:
     return next(
-        p for p in (real_scans_dir() / name).iterdir() if p.suffix.lower() in (".pdf", ".jpg")
+        p for p in shared_item("real-scans", name).iterdir() if p.suffix.lower() in (".pdf", ".jpg")
     )
 
 

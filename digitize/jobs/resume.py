@@ -77,10 +77,14 @@ def check_existing_bundle(
     trust_roots: tuple[Path, ...] | None = None,
     *,
     verify: bool = True,
+    allow_demo: bool = False,
 ) -> ExistingBundle:
-    """Verify an existing bundle and check it was made from ``dossier_dir``'s scans."""
+    """Verify an existing bundle and check it was made from ``dossier_dir``'s scans.
+
+    ``allow_demo``: trust the DEMO root (only when the station itself signs with the demo
+    identity: ``digitize.verify.demo_allowed_for(profile)``)."""
     if verify:
-        report = verify_bundle(bundle, trust_roots, lang="en")
+        report = verify_bundle(bundle, trust_roots, lang="en", allow_demo=allow_demo)
         if not report.ok:
             first = report.failures[0]
             return ExistingBundle(

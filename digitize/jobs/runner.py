@@ -55,7 +55,7 @@ from digitize.jobs.station import trust_roots_for
 from digitize.pipeline import DossierResult, Event, run_dossier
 from digitize.profiles import Profile
 from digitize.util import fsync_path
-from digitize.verify import verify_bundle
+from digitize.verify import demo_allowed_for, verify_bundle
 
 REJECTED_PREFIX = ".rejected-"
 
@@ -149,7 +149,13 @@ def run_job(job: DossierJob, ctx: JobContext) -> JobOutcome:
 
 def _resume(job: DossierJob, ctx: JobContext, bundle: str, started: float) -> JobOutcome:
     final = job.out_dir / bundle
-    existing = check_existing_bundle(final, job.source, ctx.roots(), verify=ctx.verify_existing)
+    existing = check_existing_bundle(
+        final,
+        job.source,
+        ctx.roots(),
+        verify=ctx.verify_existing,
+        allow_demo=demo_allowed_for(ctx.profile),
+    )
     if existing.ok:
         return JobOutcome(
             job_id=job.job_id,
@@ -228,7 +234,9 @@ def _verify_new(
 ) -> JobOutcome | None:
     """None when the new bundle verifies; else it is moved aside and the outcome says why."""
     try:
-        report = verify_bundle(result.bundle_path, ctx.roots(), lang="en")
+        report = verify_bundle(
+            result.bundle_path, ctx.roots(), lang="en", allow_demo=demo_allowed_for(ctx.profile)
+        )
         if report.ok:
             return None
         first = report.failures[0]

@@ -10,7 +10,6 @@ on a first run; later runs reuse the verdicts of unchanged bundles (``digitize.s
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import multiprocessing
 import os
@@ -19,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -26,7 +26,9 @@ from digitize.errors import ExitCode
 from digitize.manifest import MANIFEST_FILE, Manifest
 from digitize.stats.facts import BundleFacts, facts_from_manifest
 from digitize.stats.index import BundleRef, StatsIndex, Verdict, fingerprint, trust_key
-from digitize.util import user_data_dir
+
+if TYPE_CHECKING:
+    from digitize.verify import VerifyReport
 
 ProgressCallback = Callable[[int, int], None]
 MAX_MANIFEST_BYTES = 64 * 1024**2  # a manifest is kilobytes; more is not a bundle
@@ -73,8 +75,6 @@ def stats_trust_roots(explicit: Sequence[Path], profile_roots: Sequence[str],
     roots += [Path(p) for p in os.environ.get("DIGITIZE_TRUST_ROOTS", "").split(os.pathsep)
               if p]
     roots += [Path(p) for p in profile_roots]
-    if allow_demo:
-        roots.append(user_data_dir() / "demo-identity" / "root.pem")
     unique: dict[str, Path] = {}
     for root in roots:
         if root.is_file():
@@ -82,15 +82,13 @@ def stats_trust_roots(explicit: Sequence[Path], profile_roots: Sequence[str],
     return tuple(unique.values())
 
 
-def _verify(path: str, trust: TrustOptions):  # type: ignore[no-untyped-def]
+def _verify(path: str, trust: TrustOptions) -> VerifyReport:
     from digitize.verify import verify_bundle
 
-    kwargs: dict[str, object] = {}
-    # verify_bundle may decide demo trust itself (allow_demo); pass the choice through when
-    # it does, so the statistics never trust more than `digitize verify` would.
-    if "allow_demo" in inspect.signature(verify_bundle).parameters:
-        kwargs["allow_demo"] = trust.allow_demo
-    return verify_bundle(Path(path), trust.roots, lang=trust.lang, offline=True, **kwargs)
+    # The statistics never trust more than `digitize verify` would: the same demo decision.
+    return verify_bundle(
+        Path(path), trust.roots, lang=trust.lang, offline=True, allow_demo=trust.allow_demo
+    )
 
 
 def read_manifest_bytes(path: str, is_zip: bool) -> bytes:
