@@ -38,7 +38,14 @@ DOC3 = "000.00.12.H62-251125-0001.003.pdf"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
+    if args and args[0] == "verify":  # the sample bundles are signed with the DEMO identity
+        args = ("verify", "--allow-demo", *args[1:])
     return subprocess.run([*DIGITIZE, *args], capture_output=True, text=True, timeout=300)
+
+
+# A DEMO certificate names no OCSP/CRL service: everything verifies but revocation cannot be
+# shown, which verify reports as its own state (66), not as a failure.
+VERIFIED = (0, int(ExitCode.VERIFY_REVOCATION_UNKNOWN))
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +119,7 @@ def test_apply_records_correction_confirmation_and_page_then_verifies(
     assert leftovers(flagged.parent) == []
 
     verified = run("verify", str(flagged))
-    assert verified.returncode == 0, verified.stdout
+    assert verified.returncode in VERIFIED, verified.stdout
     changed = [ln for ln in verified.stdout.splitlines() if f"review:{DOC3}:" in ln]
     assert any("issued_date" in ln and "2025-10-??" in ln and "2025-10-14" in ln
                for ln in changed), verified.stdout
@@ -172,7 +179,7 @@ def test_second_review_keeps_the_first_machine_reading(flagged: Path, tmp_path: 
     assert (number.value, number.machine_value) == ("215", "2l5")
     assert len(manifest.reviews) == 2
     assert manifest.reviews[1].changes[0].previous_value == "251"
-    assert run("verify", str(flagged)).returncode == 0
+    assert run("verify", str(flagged)).returncode in VERIFIED
 
 
 # --- --apply: every error leaves the bundle as it was -----------------------------------------
@@ -256,7 +263,7 @@ def test_interrupted_save_keeps_the_old_bundle(flagged: Path, monkeypatch: pytes
         calls["verify"] += 1
         if where == "staged_verify" and calls["verify"] == 2:
             raise Crash(where)
-        return verify_bundle(path)
+        return verify_bundle(path, allow_demo=True)
 
     if where == "sign":
         monkeypatch.setattr(signer, "sign_detached", crash)
@@ -275,7 +282,7 @@ def test_interrupted_save_keeps_the_old_bundle(flagged: Path, monkeypatch: pytes
     assert leftovers(flagged.parent) == []
     from digitize.verify import verify_bundle as verify_again
 
-    assert verify_again(flagged).ok
+    assert verify_again(flagged, allow_demo=True).ok
 
 
 def test_swap_cut_between_two_renames_is_put_back(flagged: Path) -> None:
@@ -301,8 +308,9 @@ def test_verify_fails_when_the_named_reviewer_did_not_sign(flagged: Path, tmp_pa
 
     resign_manifest(flagged, other_reviewer)
     done = run("verify", str(flagged))
-    assert done.returncode == int(ExitCode.VERIFY_REVIEW), done.stdout
-    assert "FAIL review:signer" in done.stdout
+    # V1: the manifest must be signed by the person the last review names.
+    assert done.returncode == int(ExitCode.VERIFY_TRUST), done.stdout
+    assert "FAIL identity:manifest.json.p7s" in done.stdout
 
 
 def test_verify_fails_when_a_value_disagrees_with_the_review_record(flagged: Path,
@@ -535,5 +543,5 @@ def test_a_value_with_console_markup_is_printed_as_typed(flagged: Path, tmp_path
         {"file": DOC3, "field": "subject", "value": typed}]})
     assert run("review", str(flagged), "--apply", str(corrections)).returncode == 0
     done = run("verify", str(flagged))
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode in VERIFIED, done.stdout + done.stderr
     assert typed in done.stdout

@@ -45,6 +45,8 @@ pytestmark = [
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
+    if args and args[0] == "verify":  # the bundle is signed with the DEMO identity
+        args = ("verify", "--allow-demo", *args[1:])
     return subprocess.run([*DIGITIZE, *args], capture_output=True, text=True, timeout=900)
 
 
@@ -205,7 +207,10 @@ def test_review_with_the_keyboard_then_verify(dossier: Path, server: str, browse
 
     corrected = next(s for s in steps if s[2])
     verified = run("verify", str(dossier))
-    assert verified.returncode == 0, verified.stdout
+    # Every check passes; a DEMO certificate names no OCSP/CRL service, so verify says
+    # "valid, revocation not checked" (66) rather than claiming a revocation check.
+    assert verified.returncode in (0, 66), verified.stdout
+    assert "FAIL" not in verified.stdout
     assert f"review:{file}:{corrected[1]}" in verified.stdout
     manifest = Manifest.model_validate(json.loads((dossier / MANIFEST_FILE).read_bytes()))
     doc = next(d for d in manifest.documents if d.file == file)
