@@ -112,7 +112,7 @@ def exit_codes() -> None:
 
 def _register() -> None:
     # Import the command modules so they attach themselves to `main`.
-    from digitize.cli import commands_batch, commands_pipeline, commands_stages  # noqa: F401
+    from digitize.cli import commands_batch, commands_pipeline, commands_purge, commands_stages  # noqa: F401
 
 
 def run_main() -> None:

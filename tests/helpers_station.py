@@ -1,0 +1,133 @@
+"""Misbehaviour on purpose, for the station tests — all of it lives here, none in the library.
+
+* ``HangingPagePool``: a real spawn-started page pool (a ``digitize.workers.PageProcessPool``
+  subclass) whose worker, for a page whose file name holds
+  ``hang``, runs ``hang_forever`` instead of ``process_page``: a real worker process that never
+  returns, as one stuck in a decoder or in tesseract's Recognize would. The worker writes its
+  pid to the file named by ``DIGITIZE_TEST_HANG_PIDS`` so a test can check it was killed.
+* ``poison_pill_watch_command``: the real ``digitize watch`` CLI in a subprocess, with
+  ``digitize.watch.run_job`` wrapped so that the process SIGKILLs itself when the dossier named
+  by ``DIGITIZE_TEST_KILL_ON`` reaches ``dossier_started`` — a dossier that kills the station
+  every time it is processed (as an OOM in the parent or a decoder crash would). The wrapper
+  is installed by the ``-c`` program below, only in that subprocess.
+* ``tmpfs``: a small real file system that can be filled (disk full), mounted for a test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digitize.pipeline import process_page
+from digitize.workers import PageProcessPool
+
+HANG_PIDS_ENV = "DIGITIZE_TEST_HANG_PIDS"
+KILL_ON_ENV = "DIGITIZE_TEST_KILL_ON"
+
+
+def hang_forever(name: str) -> None:
+    """Run in a page worker: record this worker's pid, then never return."""
+    record = os.environ.get(HANG_PIDS_ENV)
+    if record:
+        with open(record, "a", encoding="ascii") as handle:
+            handle.write(f"{os.getpid()}\n")
+    while True:
+        time.sleep(3600)
+
+
+class HangingPagePool(PageProcessPool):
+    """See the module docstring."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if fn is process_page and "hang" in args[0].source.name:
+            return super().submit(hang_forever, args[0].source.name)
+        return super().submit(fn, *args, **kwargs)
+
+
+def hanging_pool(count: int) -> PageProcessPool:
+    """A ``PagePool`` factory: ``PagePool(2, factory=hanging_pool)``."""
+    return HangingPagePool(count)
+
+
+def pid_gone(pid: int) -> bool:
+    """True when no process (or only a zombie) has ``pid``."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().split(") ", 1)[1].startswith("Z")
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+_POISON_PROGRAM = f"""
+import dataclasses, os, signal, sys
+import digitize.cli.commands_batch
+import digitize.watch as watch
+real_run_job = watch.run_job
+target = os.environ[{KILL_ON_ENV!r}]
+
+def run_job(job, ctx):
+    if job.name == target:
+        inner = ctx.on_event
+        def on_event(j, event):
+            if event.kind == "dossier_started":
+                os.kill(os.getpid(), signal.SIGKILL)
+            if inner is not None:
+                inner(j, event)
+        ctx = dataclasses.replace(ctx, on_event=on_event)
+    return real_run_job(job, ctx)
+
+watch.run_job = run_job
+from digitize.cli.main import run_main
+sys.argv[0] = "digitize"
+run_main()
+"""
+
+
+def poison_pill_watch_command() -> list[str]:
+    """``digitize …`` with the self-killing wrapper (see the module docstring)."""
+    return [sys.executable, "-c", _POISON_PROGRAM]
+
+
+@contextmanager
+def tmpfs(where: Path, size: str = "8m") -> Iterator[Path]:
+    """A real tmpfs of ``size`` mounted at ``where`` (skips the test when mounting is not
+    permitted: it needs CAP_SYS_ADMIN)."""
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def fill(folder: Path) -> Path:
+    """Write a file in ``folder`` until its file system is full; returns the file."""
+    filler = folder / "filler.bin"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1024 * 1024, 4096, 1):
+            block = b"\0" * size
+            while True:
+                try:
+                    if os.write(fd, block) < size:
+                        break
+                except OSError:
+                    break
+    finally:
+        os.close(fd)
+    return filler
