@@ -227,6 +227,8 @@ class InboxWatcher:
             self._notice_once(
                 f"journal:{exc.errno}", f"cannot write the journal: {exc.strerror or exc}"
             )
+        except DigitizeError as exc:  # a journal replaced by a link: the next real write stops
+            self._notice_once("journal:unsafe", exc.one_line())
 
     def _stopping(self) -> bool:
         return self._stop.is_set() or self._abandon.is_set()

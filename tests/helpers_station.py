@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -131,3 +132,72 @@ def fill(folder: Path) -> Path:
     finally:
         os.close(fd)
     return filler
+
+
+class RunningWatcher:
+    """An in-process ``InboxWatcher`` on a thread, stopped (and joined) on exit; its events in
+    ``events``, an exception it raised in ``error`` (re-raised on exit unless ``expect_error``)."""
+
+    def __init__(
+        self,
+        inbox: Path,
+        out: Path,
+        profile: Any,
+        settings: Any,
+        station: Any = None,
+        *,
+        expect_error: bool = False,
+    ) -> None:
+        from digitize.watch import InboxWatcher
+
+        self.events: list[Any] = []
+        self.watcher = InboxWatcher(
+            inbox, out, profile, settings, on_event=self.events.append, station=station
+        )
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.expect_error = expect_error
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.watcher.run(self.stop)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            self.error = exc
+
+    def kinds(self) -> list[str]:
+        return [event.kind for event in self.events]
+
+    def ready(self) -> bool:
+        """The start-up check passed (the signer's identity was announced)."""
+        return any(e.kind == "notice" and e.message.startswith("signing as") for e in self.events)
+
+    def __enter__(self) -> RunningWatcher:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=120)
+        assert not self.thread.is_alive(), "the watcher did not stop"
+        if self.error is not None and not self.expect_error:
+            raise self.error
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def entries(folder: Path) -> set[str]:
+    """Dossier names in ``folder`` (reason files and temporary hidden names left out)."""
+    if not folder.is_dir():
+        return set()
+    return {
+        p.name
+        for p in folder.iterdir()
+        if not p.name.endswith(".reason.json") and not p.name.startswith(".")
+    }

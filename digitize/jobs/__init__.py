@@ -24,7 +24,13 @@ storage checks and the systemd watchdog.
 
 from __future__ import annotations
 
-from digitize.jobs.classify import classify, kind_of_code, needs_person, retry_later
+from digitize.jobs.classify import (
+    NO_RESTART_EXIT_CODES,
+    classify,
+    kind_of_code,
+    needs_person,
+    retry_later,
+)
 from digitize.jobs.interfaces import JobEventCallback, JobStore, PageExecutor, SignerHandle
 from digitize.jobs.lease import HostLease
 from digitize.jobs.models import FAILED_KINDS, Attempts, DossierJob, JobOutcome, OutcomeKind
@@ -50,6 +56,7 @@ from digitize.workers import PagePool
 
 __all__ = [
     "FAILED_KINDS",
+    "NO_RESTART_EXIT_CODES",
     "REJECTED_PREFIX",
     "AbandonedError",
     "Attempts",

@@ -53,6 +53,10 @@ NEEDS_PERSON_CODES = frozenset(
         int(ExitCode.VERIFY_TRUST),
     }
 )
+# Exit codes a supervisor (systemd's RestartPreventExitStatus) must not restart a station on:
+# a person must act first — the codes above, an unsafe set-up or another watcher holding the
+# inbox (16), a configuration error (70).
+NO_RESTART_EXIT_CODES = NEEDS_PERSON_CODES | {int(ExitCode.UNSAFE_PATH), int(ExitCode.CONFIG)}
 # The operating system saying the station, not the dossier, is in trouble.
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 STATION_ERRNOS = STORAGE_ERRNOS | {errno.ENOMEM}
@@ -99,6 +103,7 @@ def needs_person(outcome: JobOutcome) -> bool:
 __all__ = [
     "BAD_INPUT_CODES",
     "NEEDS_PERSON_CODES",
+    "NO_RESTART_EXIT_CODES",
     "RETRY_LATER_CODES",
     "STATION_ERRNOS",
     "STORAGE_ERRNOS",
