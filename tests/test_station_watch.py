@@ -184,6 +184,9 @@ def test_systemd_unit_does_not_restart_when_a_person_must_act() -> None:
     }.items():
         assert lines[key] == value, key
     assert "ReadWritePaths" in lines and "MemoryMax" in lines and "WatchdogSec" in lines
+    # docs/watch.md shows the same unit (without its first comment line)
+    shown_in_docs = (UNIT.parents[1] / "watch.md").read_text(encoding="utf-8")
+    assert text.split("\n", 1)[1] in shown_in_docs
 
 
 # --- retry later ---------------------------------------------------------------------------------
