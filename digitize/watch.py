@@ -125,7 +125,12 @@ from digitize.jobs import (
 )
 from digitize.jobs.classify import STORAGE_ERRNOS
 from digitize.jobs.lease import LEASE_NAME
-from digitize.jobs.statefiles import open_state_file, write_state_file
+from digitize.jobs.statefiles import (
+    STATE_DIR_MODE,
+    ensure_state_dir,
+    open_state_file,
+    write_state_file,
+)
 from digitize.models import FrozenModel
 from digitize.pipeline import Event
 from digitize.profiles import Profile, load_profile
@@ -365,6 +370,9 @@ class InboxWatcher:
         if not self._identity_shown:
             self._identity_shown = True
             self._emit("notice", message=f"signing as {identity.full_name}")
+        for folder in (self.layout.state, self.layout.processing):
+            ensure_state_dir(folder)  # a folder someone removed meanwhile is made again
+        self.layout.out_dir.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
         check_storage((self.layout.out_dir, self.layout.state, self.layout.processing))
 
     def _wait_until_ready(self, reason: str | None) -> bool:
@@ -382,6 +390,7 @@ class InboxWatcher:
                     f"is checked again in {wait:.0f} s",
                 )
                 self._record_quietly("paused", reason=reason, next_check_s=wait)
+                sd_notify(f"STATUS=paused, retry later: {reason[:200]}")
                 if self._sleep(wait):
                     return False
             try:
@@ -401,6 +410,7 @@ class InboxWatcher:
             if paused:
                 self._emit("resumed", message="the station works again; taking dossiers")
                 self._record_quietly("resumed")
+            sd_notify("STATUS=watching")
             return True
         return False
 

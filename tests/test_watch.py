@@ -485,7 +485,7 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
             continue
         reason = json.loads(reason_file.read_text(encoding="utf-8"))
         assert reason["tool_version"] and reason["time"], name
-        if reason["exit_code"] == ExitCode.DOSSIER_CRASHED:
+        if reason.get("exit_code") == ExitCode.DOSSIER_CRASHED:
             claims = {r["claim"] for r in records if r["event"] == "claimed" and r["dossier"] == name}
             started = sum(1 for r in records if r["event"] == "started" and r.get("claim") in claims)
             ended = sum(1 for r in records if r["event"] == "ended" and r.get("claim") in claims)
