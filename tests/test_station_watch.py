@@ -338,3 +338,49 @@ def test_a_live_lease_of_another_host_is_respected_and_a_stale_one_taken_over(
         held = json.loads(lease.read_text("utf-8"))
         assert (held["host"], held["pid"]) == (socket.gethostname(), os.getpid())
     assert not lease.exists()  # released on a clean stop
+
+
+# --- systemd notification ------------------------------------------------------------------------
+def test_systemd_hears_ready_status_and_watchdog_pings_only_while_alive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R1 (WatchdogSec): a real notify socket. The watcher says READY=1 once its signer is
+    checked, then pings WATCHDOG=1; a ``Liveness`` whose owner stops beating stops pinging
+    (what makes systemd restart a main thread stuck outside every deadline)."""
+    from digitize.jobs import Liveness
+
+    address = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.settimeout(0.1)
+    monkeypatch.setenv("NOTIFY_SOCKET", address)
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")  # pings every 0.1 s
+
+    def received(seconds: float) -> list[str]:
+        messages, end = [], time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except TimeoutError:
+                continue
+        return messages
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    with RunningWatcher(inbox, out, PROFILE, FAST) as running:
+        wait_for(running.ready, 120, "the start-up check")
+        messages = received(1.5)
+    # datagrams queue in the socket until read: nothing sent before ``ready()`` is lost
+    assert "READY=1" in messages and "WATCHDOG=1" in messages
+    assert messages.index("STATUS=watching") < messages.index("READY=1")
+    liveness = Liveness()
+    liveness.beat(0.3)
+    liveness.start()
+    try:
+        received(0.5)  # drain while alive
+        assert received(1.0) == [], "pings went on although nobody beat"
+        liveness.beat(5.0)
+        assert "WATCHDOG=1" in received(0.5)
+    finally:
+        liveness.stop()
+        sock.close()
