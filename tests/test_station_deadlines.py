@@ -31,9 +31,8 @@ from digitize.jobs import (
 )
 from digitize.profiles import load_profile
 from digitize.sign import open_signer
-from digitize.verify import verify_bundle
 from tests.helpers_batch import page_jpeg, write_tiny_dossier
-from tests.helpers_station import HANG_PIDS_ENV, hanging_pool, pid_gone
+from tests.helpers_station import HANG_PIDS_ENV, bundle_verifies, hanging_pool, pid_gone
 
 # Long enough for a cold worker (spawn, imports, tesseract start) on a loaded two-core machine;
 # the deadline counts from the moment a worker says it started the page.
@@ -98,7 +97,7 @@ def test_hung_page_is_named_its_worker_killed_and_the_batch_goes_on(
     assert "page_timeout_s" in hung.error
     for name in ("hs-2", "hs-3"):
         assert rows[name].status == "ok", rows[name]
-        assert verify_bundle(out / name).ok
+        assert bundle_verifies(out / name)
     assert not (out / "hs-1-treo").exists()
     assert not [p for p in os.listdir(out) if ".partial-" in p or ".work-" in p]
     hung_pids = [int(line) for line in pids.read_text().split()]

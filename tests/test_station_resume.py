@@ -17,10 +17,9 @@ from digitize.errors import ExitCode
 from digitize.manifest import Manifest
 from digitize.profiles import load_profile
 from digitize.util import sha256_file
-from digitize.verify import verify_bundle
 from digitize.watch import WatchSettings
 from tests.helpers_batch import page_jpeg
-from tests.helpers_station import RunningWatcher, entries, wait_for
+from tests.helpers_station import RunningWatcher, bundle_verifies, entries, wait_for
 
 PROFILE = load_profile(None, {"pipeline": {"workers": 1}})
 YAML = "dossier_code: HS-1\n"
@@ -82,7 +81,7 @@ def test_batch_resume_needs_the_same_inputs_not_a_subset(tmp_path: Path) -> None
 
     assert rerun()[0] == "skipped"
     assert (out / "HS-1" / "manifest.json").read_bytes() == manifest_bytes
-    assert verify_bundle(out / "HS-1").ok
+    assert bundle_verifies(out / "HS-1")
 
 
 def test_watch_quarantines_a_resent_dossier_whose_inputs_differ(tmp_path: Path) -> None:
@@ -128,4 +127,4 @@ def test_watch_quarantines_a_resent_dossier_whose_inputs_differ(tmp_path: Path) 
         assert reason["exit_code"] == ExitCode.OUTPUT, name
         assert difference in reason["message"], (name, reason["message"])
     assert (out / "HS-1" / "manifest.json").read_bytes() == manifest_bytes
-    assert verify_bundle(out / "HS-1").ok
+    assert bundle_verifies(out / "HS-1")

@@ -33,7 +33,6 @@ from digitize.inbox import content_hash
 from digitize.jobs import NO_RESTART_EXIT_CODES, Journal, read_journal
 from digitize.jobs.classify import NEEDS_PERSON_CODES
 from digitize.profiles import load_profile
-from digitize.verify import verify_bundle
 from digitize.watch import InboxWatcher, WatchSettings
 from tests import helpers_pki
 from tests.helpers_batch import run_cli, write_tiny_dossier
@@ -41,6 +40,7 @@ from tests.helpers_pki import PFX_PASSWORD, PkiServices
 from tests.helpers_station import (
     KILL_ON_ENV,
     RunningWatcher,
+    bundle_verifies,
     entries,
     fill,
     poison_pill_watch_command,
@@ -116,7 +116,7 @@ def test_poison_pill_is_quarantined_after_two_crashes_and_the_next_dossier_runs(
     assert reason["exit_code"] == ExitCode.DOSSIER_CRASHED
     assert reason["error"] == "DossierCrashedError" and reason["attempts"] == 2
     assert "stopped 2 times" in reason["message"]
-    assert verify_bundle(out / "hs-2").ok
+    assert bundle_verifies(out / "hs-2")
     assert not (out / "hs-1-doc").exists()
     records = _journal(inbox)
     poison_started = [r for r in records if r["event"] == "started" and r["dossier"] == "hs-1-doc"]
@@ -222,7 +222,7 @@ def test_time_stamp_outage_keeps_the_dossier_and_finishes_it_afterwards(
     deferred = [r for r in _journal(inbox) if r["event"] == "deferred"]
     assert deferred and deferred[0]["exit_code"] == ExitCode.TSA_UNAVAILABLE
     roots = (vn_pki.root_cert,)
-    assert verify_bundle(out / "hs-1", roots).ok and verify_bundle(out / "hs-2", roots).ok
+    assert bundle_verifies(out / "hs-1", roots) and bundle_verifies(out / "hs-2", roots)
 
 
 def test_full_disk_pauses_the_watcher_and_it_resumes_when_space_returns(tmp_path: Path) -> None:
@@ -244,7 +244,7 @@ def test_full_disk_pauses_the_watcher_and_it_resumes_when_space_returns(tmp_path
             filler.unlink()
             wait_for(lambda: entries(inbox / "done") == {"hs-1"}, 240, "hs-1 done")
         assert "resumed" in running.kinds()
-        assert verify_bundle(out / "hs-1").ok
+        assert bundle_verifies(out / "hs-1")
 
 
 # --- state files ---------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ def test_forged_journal_records_move_nothing_outside_and_crash_nothing(tmp_path:
         (inbox / "hs-2" / "READY").touch()
         wait_for(lambda: entries(inbox / "done") == {"hs-1", "hs-2"}, 180, "hs-2 done")
     assert not outside.exists() and not elsewhere.exists()
-    assert verify_bundle(out / "hs-1").ok and verify_bundle(out / "hs-2").ok
+    assert bundle_verifies(out / "hs-1") and bundle_verifies(out / "hs-2")
     assert entries(inbox / "duplicate") == set()
     ignored = [e.message for e in running.events if "ignored journal record" in e.message]
     assert len(ignored) >= 4, ignored
