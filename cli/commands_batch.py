@@ -135,7 +135,9 @@ def batch_cmd(
     OUT_DIR/.digitize-journal.jsonl.
 
     Exit code: 0 when every dossier is done (or was already), 90 when some failed, 130 when
-    interrupted, 16 for an unsafe set-up (OUT_DIR inside IN_DIR or the reverse).
+    interrupted, 16 for an unsafe set-up (OUT_DIR inside IN_DIR or the reverse). A station
+    fault (time-stamp or signing service down, disk full, certificate problem) fails the
+    dossier it hit and starts no other: run the batch again once it is fixed.
     """
     from digitize.batch import batch_run
 
@@ -185,6 +187,9 @@ def batch_cmd(
                     if row.error:
                         text += f" [{row.exit_code}] {row.error}"
                     progress.console.print(escape_control(text), markup=False, highlight=False)
+            elif event.kind == "notice":
+                text = f"{event.dossier}: {event.message}" if event.dossier else event.message
+                progress.console.print(escape_control(text), markup=False, highlight=False)
 
     with stop_on_signals("dossiers") as (stop, abandon), progress:
         result = batch_run(
@@ -303,8 +308,16 @@ def watch_cmd(
     nothing in it has changed for --quiet seconds. Its bundle goes to OUT/<code>/; the input
     then moves to INBOX/done/, or to INBOX/quarantine/ with a reason.json on failure, or to
     INBOX/duplicate/ when it equals a dossier already done. Inputs are never deleted or
-    changed. Restart-safe: a journal in INBOX/.digitize/ makes a restart resume, not redo.
-    SIGTERM/SIGINT finish the current dossier and exit 0; a second signal abandons it.
+    changed. Restart-safe: a journal in INBOX/.digitize/ makes a restart resume, not redo;
+    a dossier the watcher died on twice is quarantined (a poison pill, exit code 106 in its
+    reason.json). SIGTERM/SIGINT finish the current dossier and exit 0; a second signal
+    abandons it.
+
+    The signer is opened and checked before anything is taken. An outage (time-stamp,
+    revocation or signing service, token absent, disk full) pauses the watcher: the dossier
+    stays claimed and is finished when the station works again. It stops with the fault's
+    exit code when a person must act: 54 wrong PIN (never tried twice), 51-53 certificate,
+    56 signer set-up, 63 trust, 16 another watcher or host holds the inbox.
     """
     from digitize.settings import WatchSettings
     from digitize.watch import InboxWatcher

@@ -115,6 +115,7 @@ def _register() -> None:
     from digitize.cli import (  # noqa: F401
         commands_batch,
         commands_pipeline,
+        commands_purge,
         commands_review,
         commands_stages,
         commands_stats,

@@ -20,10 +20,19 @@ Guarantees:
 * A bundle appears under its final name complete and verified, or not at all: a new bundle
   that fails verification is moved aside to ``OUT_DIR/.rejected-<bundle>-<random>`` and its
   dossier reported as failed (the job layer's one policy, shared with watch).
-* Resume: a dossier whose bundle already exists, verifies, and was made from the same scans
-  (every source hash in its manifest matches the file in the dossier) is skipped. An existing
-  bundle that fails verification or belongs to other scans is reported as failed, never
-  overwritten.
+* Resume: a dossier whose bundle already exists, verifies, and was made from exactly the
+  folder's current inputs (the same scan files with the same hashes and the same
+  ``dossier.yaml``, ``Manifest.inputs``) is skipped. An existing bundle that fails
+  verification or was made from other inputs (a page added or removed, a changed
+  ``dossier.yaml``) is reported as failed with what differs, never overwritten: replacing a
+  signed bundle is a person's decision (move the old one away, run again).
+* Station faults stop the batch instead of failing every dossier after them: when a dossier
+  fails because the station cannot sign or write (a time-stamp, revocation or signing service
+  down, the token absent, the disk full: exit 50, 55, 57, 80) or needs a person (51–54, 56,
+  63), no new dossier is started; those not started stay ``not_run`` and a re-run resumes
+  them. A journal or summary that cannot be written (disk full) is reported, not a crash.
+* A symbolic link in IN_DIR is not followed (it may lead into OUT_DIR or anywhere): it is a
+  failed row (exit 16).
 * ``OUT_DIR/.digitize-journal.jsonl`` is append-only (one JSON object per line, fsync'ed):
   the job layer's ``started``/``ended`` per attempt, and this module's ``finished`` (status
   ``ok``/``failed``) or ``skipped`` per dossier, each with time, pid and run id. A dossier is
@@ -31,7 +40,8 @@ Guarantees:
   check that there never are.
 * ``OUT_DIR/summary.json`` and ``summary.csv`` describe the last run (rewritten atomically
   after every dossier, so an interrupted batch still leaves an up-to-date summary). CSV cells
-  are neutralised against spreadsheet formulas (``util.csv_safe``).
+  are neutralised against spreadsheet formulas (``util.csv_safe``). Journal and summaries hold
+  citizens' folder names: 0640, like the bundles.
 
 The library installs no signal handlers: callers pass ``stop`` (finish running dossiers, start
 no new one) and ``abandon`` (give up running dossiers now; their staging folders are removed)
@@ -54,7 +64,13 @@ from typing import Any, Literal
 
 from digitize._version import __version__
 from digitize.bundle import bundle_name_for
-from digitize.errors import ConfigError, DigitizeError, ExitCode, OutputError, UnsafePathError
+from digitize.errors import (
+    ConfigError,
+    DigitizeError,
+    ExitCode,
+    OutputError,
+    UnsafePathError,
+)
 from digitize.ingest import natural_key
 from digitize.jobs import (
     DossierJob,
@@ -65,9 +81,12 @@ from digitize.jobs import (
     PagePool,
     SerialSignerHandle,
     StationOptions,
+    needs_person,
     paths_overlap,
+    retry_later,
     run_job,
 )
+from digitize.jobs.statefiles import STATE_DIR_MODE, STATE_FILE_MODE
 from digitize.models import FrozenModel
 from digitize.pipeline import Event
 from digitize.profiles import Profile, load_profile
@@ -165,7 +184,8 @@ def check_batch_setup(in_dir: Path, out_dir: Path) -> None:
 
 
 def discover_dossiers(in_dir: Path) -> list[Path]:
-    """Dossier folders of ``in_dir`` in natural order; hidden entries and loose files skipped."""
+    """Dossier folders of ``in_dir`` in natural order; hidden entries and loose files skipped.
+    Symbolic links to folders are listed (``plan_jobs`` refuses them, so they are reported)."""
     found = []
     with os.scandir(in_dir) as entries:
         for entry in entries:
@@ -189,6 +209,19 @@ def plan_jobs(
     owners: dict[str, str] = {}
     for folder in dossiers:
         name = nfc(folder.name)
+        if folder.is_symlink():
+            link = UnsafePathError(
+                "the dossier is a symbolic link; it was not followed", path=name
+            )
+            failed.append(
+                BatchRow(
+                    dossier=name,
+                    status="failed",
+                    error=link.one_line(),
+                    exit_code=int(link.exit_code),
+                )
+            )
+            continue
         try:
             bundle = bundle_name_for(folder)
         except DigitizeError as exc:
@@ -259,6 +292,7 @@ def write_summary(out_dir: Path, result_fields: dict[str, Any], rows: Sequence[B
     write_atomic(
         out_dir / SUMMARY_JSON,
         (json.dumps(payload, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
+        mode=STATE_FILE_MODE,
     )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -278,24 +312,34 @@ def write_summary(out_dir: Path, result_fields: dict[str, Any], rows: Sequence[B
         # A folder name or an error message starting with "=" must not run as a formula.
         writer.writerow([csv_safe(cell) for cell in cells])
     # utf-8-sig: Excel (what offices open CSVs with) needs the BOM to show Vietnamese.
-    write_atomic(out_dir / SUMMARY_CSV, buffer.getvalue().encode("utf-8-sig"))
+    write_atomic(out_dir / SUMMARY_CSV, buffer.getvalue().encode("utf-8-sig"), mode=STATE_FILE_MODE)
 
 
 # --- the batch ---------------------------------------------------------------------------------
 class _Rows:
     """The summary rows, kept in input order and written out after every change."""
 
-    def __init__(self, names: Sequence[str], out_dir: Path, fields: Callable[[], dict]) -> None:
+    def __init__(
+        self,
+        names: Sequence[str],
+        out_dir: Path,
+        fields: Callable[[], dict],
+        on_error: Callable[[OSError], None],
+    ) -> None:
         self.names = list(names)
         self.out_dir = out_dir
         self._fields = fields
+        self._on_error = on_error
         self._rows = {name: BatchRow(dossier=name, status="not_run") for name in names}
         self._lock = threading.Lock()
 
     def set(self, row: BatchRow) -> None:
         with self._lock:
             self._rows[row.dossier] = row
-            write_summary(self.out_dir, self._fields(), list(self._rows.values()))
+            try:
+                write_summary(self.out_dir, self._fields(), list(self._rows.values()))
+            except OSError as exc:  # disk full: the final summary is tried again at the end
+                self._on_error(exc)
 
     def final(self) -> tuple[BatchRow, ...]:
         with self._lock:
@@ -329,7 +373,7 @@ def batch_run(
     abandon = abandon or threading.Event()
     check_batch_setup(in_dir, out_dir)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(
             f"cannot create the output folder: {exc.strerror}", path=out_dir
@@ -338,13 +382,18 @@ def batch_run(
     run_id = f"{vn_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     started_at = vn_now().isoformat(timespec="seconds")
     journal = Journal(out_dir / JOURNAL_FILE)
-    journal.append(
-        "batch_started",
-        run=run_id,
-        in_dir=str(in_dir),
-        dossiers=len(dossiers),
-        tool_version=__version__,
-    )
+    try:
+        journal.append(
+            "batch_started",
+            run=run_id,
+            in_dir=str(in_dir),
+            dossiers=len(dossiers),
+            tool_version=__version__,
+        )
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the journal: {exc.strerror or exc}", path=journal.path
+        ) from None
 
     def summary_fields(interrupted: bool = False) -> dict[str, Any]:
         return {
@@ -360,7 +409,10 @@ def batch_run(
         if on_event is not None:
             on_event(event)
 
-    rows = _Rows([nfc(d.name) for d in dossiers], out_dir, summary_fields)
+    def summary_trouble(exc: OSError) -> None:
+        emit(BatchEvent(kind="notice", message=f"cannot write the summary: {exc.strerror or exc}"))
+
+    rows = _Rows([nfc(d.name) for d in dossiers], out_dir, summary_fields, summary_trouble)
 
     def finish(row: BatchRow) -> None:
         rows.set(row)
@@ -379,43 +431,73 @@ def batch_run(
         # Opened before anything else: a bad PIN or a revoked certificate stops the batch at
         # once, and the demo identity (and with it the demo trust root) exists from here on.
         signer.open()
+    own_pool = PagePool(profile.pipeline.workers) if station.pages is None else None
+    pages = station.pages or own_pool
+    assert pages is not None
     try:
-        with PagePool(profile.pipeline.workers) as pool:
-            ctx = JobContext(
-                profile=profile,
-                pages=pool,
-                store=JournalStore(journal),
-                signer=signer,
-                trust_roots=station.trust_roots,
-                verify_existing=settings.verify_existing,
-                abandon=abandon,
-                on_event=lambda job, event: emit(
-                    BatchEvent(kind="dossier_event", dossier=job.name, event=event)
-                ),
-                data_dir=station.data_dir,
-            )
+        ctx = JobContext(
+            profile=profile,
+            pages=pages,
+            store=JournalStore(journal),
+            signer=signer,
+            trust_roots=station.trust_roots,
+            verify_existing=settings.verify_existing,
+            abandon=abandon,
+            on_event=lambda job, event: emit(
+                BatchEvent(kind="dossier_event", dossier=job.name, event=event)
+            ),
+            data_dir=station.data_dir,
+        )
 
-            def record(outcome: JobOutcome) -> None:
+        halted = threading.Event()  # a station fault: start no new dossier
+
+        def record(outcome: JobOutcome) -> None:
+            try:
                 _journal_outcome(journal, run_id, outcome)
-                row = row_of(outcome)
-                if row is not None:
-                    finish(row)
+            except OSError as exc:
+                summary_trouble(exc)
+                halted.set()
+            if retry_later(outcome) or needs_person(outcome):
+                if not halted.is_set():
+                    emit(
+                        BatchEvent(
+                            kind="notice",
+                            dossier=outcome.dossier,
+                            message="the station cannot go on (" + outcome.error + "): no "
+                            "new dossier is started; run the batch again once it is fixed",
+                        )
+                    )
+                halted.set()
+            row = row_of(outcome)
+            if row is not None:
+                finish(row)
 
-            in_flight = settings.dossier_concurrency if pool.workers > 1 else 1
-            _run_jobs(jobs, ctx, in_flight, stop, record)
+        workers = getattr(pages, "workers", profile.pipeline.workers or 2)
+        in_flight = settings.dossier_concurrency if workers > 1 else 1
+        _run_jobs(jobs, ctx, in_flight, stop, halted, record)
     finally:
+        if own_pool is not None:
+            if abandon.is_set():
+                own_pool.kill()  # pages of abandoned dossiers are not waited for
+            else:
+                own_pool.close()
         signer.close()
 
     interrupted = stop.is_set() or abandon.is_set()
     final_rows = rows.final()
-    write_summary(out_dir, summary_fields(interrupted), final_rows)
-    journal.append(
-        "batch_finished",
-        run=run_id,
-        interrupted=interrupted,
-        ok=sum(r.status == "ok" for r in final_rows),
-        failed=sum(r.status == "failed" for r in final_rows),
-    )
+    try:
+        write_summary(out_dir, summary_fields(interrupted), final_rows)
+        journal.append(
+            "batch_finished",
+            run=run_id,
+            interrupted=interrupted,
+            ok=sum(r.status == "ok" for r in final_rows),
+            failed=sum(r.status == "failed" for r in final_rows),
+        )
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the summary or the journal: {exc.strerror or exc}", path=out_dir
+        ) from None
     return BatchResult(
         in_dir=in_dir,
         out_dir=out_dir,
@@ -454,22 +536,46 @@ def _run_jobs(
     ctx: JobContext,
     in_flight: int,
     stop: threading.Event,
+    halted: threading.Event,
     record: Callable[[JobOutcome], None],
 ) -> None:
-    """At most ``in_flight`` jobs at once, in order; none started once stop or abandon is set."""
+    """At most ``in_flight`` jobs at once, in order; none started once stop, abandon or halted
+    is set. A job whose journal could not be written (run_job raises only for its store) is a
+    failed outcome of the station (exit 80), and the batch halts."""
     queue = list(jobs)
+    started: dict[Future[JobOutcome], DossierJob] = {}
     with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="dossier") as threads:
         pending: set[Future[JobOutcome]] = set()
         while queue or pending:
             while queue and len(pending) < in_flight and not (
-                stop.is_set() or ctx.abandon.is_set()
+                stop.is_set() or ctx.abandon.is_set() or halted.is_set()
             ):
-                pending.add(threads.submit(run_job, queue.pop(0), ctx))
+                job = queue.pop(0)
+                future = threads.submit(run_job, job, ctx)
+                started[future] = job
+                pending.add(future)
             if not pending:
                 break
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
-                record(future.result())  # run_job returns every dossier failure as an outcome
+                try:
+                    outcome = future.result()
+                except OSError as exc:
+                    job = started[future]
+                    error = OutputError(
+                        f"cannot write the journal: {exc.strerror or exc}", path=job.name
+                    )
+                    outcome = JobOutcome(
+                        job_id=job.job_id,
+                        dossier=job.name,
+                        kind="station_fault",
+                        retryable=True,
+                        bundle=job.bundle,
+                        exit_code=int(error.exit_code),
+                        error=error.one_line(),
+                        error_type=type(error).__name__,
+                    )
+                record(outcome)
 
 
 __all__ = [

@@ -69,6 +69,10 @@ class ExitCode(IntEnum):
     DECOMPRESSION_BOMB = 101
     DECODE_TIMEOUT = 102
     DECODER_CRASHED = 103
+    # deadlines and repeated crashes of the station while it works on one dossier
+    PAGE_TIMEOUT = 104
+    DOSSIER_TIMEOUT = 105
+    DOSSIER_CRASHED = 106
 
     # a person's review of a bundle (digitize review)
     REVIEW = 110
@@ -191,6 +195,27 @@ class DecoderCrashedError(InputError):
     while reading the named input."""
 
     exit_code = ExitCode.DECODER_CRASHED
+
+
+class PageTimeoutError(DecodeTimeoutError):
+    """A page worker did not return one page within ``pipeline.page_timeout_s`` (decoding, clean-up
+    or OCR hung on it): the page is named, the workers are replaced, the run goes on."""
+
+    exit_code = ExitCode.PAGE_TIMEOUT
+
+
+class DossierTimeoutError(DecodeTimeoutError):
+    """A dossier was not bundled within its deadline (``pipeline.dossier_timeout_s`` plus
+    ``pipeline.dossier_timeout_per_page_s`` per page, counted from the end of ingest)."""
+
+    exit_code = ExitCode.DOSSIER_TIMEOUT
+
+
+class DossierCrashedError(DecoderCrashedError):
+    """The station process died (killed, out of memory, a crash) every time it worked on this
+    dossier: after ``watch.crash_limit`` unfinished attempts it is quarantined, not retried."""
+
+    exit_code = ExitCode.DOSSIER_CRASHED
 
 
 # --- quality -------------------------------------------------------------------------------
@@ -356,3 +381,12 @@ def all_error_classes() -> list[type[DigitizeError]]:
         seen.append(cls)
         stack.extend(cls.__subclasses__())
     return seen
+
+
+def error_for_code(code: int, message: str) -> DigitizeError:
+    """A ``DigitizeError`` of the first class that carries exit code ``code`` (so a caller that
+    only has an outcome's code can still exit with it)."""
+    for cls in all_error_classes():
+        if int(cls.exit_code) == code and cls is not DigitizeError:
+            return cls(message)
+    return DigitizeError(message)

@@ -178,6 +178,22 @@ class OriginalEntry(FrozenModel):
     reason: str  # what it carried, from the ingest flag
 
 
+class InputFile(FrozenModel):
+    """One file of the dossier folder a bundle was made from."""
+
+    file: str  # relative to the dossier folder, NFC, "/"-separated
+    sha256: str  # "" for a link that does not lead to a regular file inside the dossier
+    link: str | None = None  # a symbolic link: its target as written (not followed outside)
+
+
+class DossierInputs(FrozenModel):
+    """Exactly what a bundle was made from: every scan-named file below the dossier folder and
+    ``dossier.yaml``. A dossier counts as done only while its folder holds exactly these."""
+
+    scans: tuple[InputFile, ...] = ()
+    dossier_yaml_sha256: str | None = None
+
+
 class DocumentEntry(FrozenModel):
     doc_ordinal: int = Field(ge=1, le=999)
     doc_code: str | None = None
@@ -251,6 +267,7 @@ class Manifest(FrozenModel):
     created_at: datetime
     tool: str = "digitize"
     tool_version: str
+    inputs: DossierInputs | None = None  # 1.1, optional: resume compares it with the folder
 
     def to_json_bytes(self) -> bytes:
         """Canonical bytes: sorted keys, UTF-8, 2-space indent, trailing newline."""

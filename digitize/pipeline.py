@@ -21,10 +21,24 @@ so memory stays bounded whatever the dossier size, and signing overlaps OCR.
 no signal handlers, prints nothing: progress is reported through ``on_event`` as ``Event``
 models. Running many dossiers (resume, journal, verification, a shared pool) is the job
 layer's business (``digitize.jobs``), not this module's.
+
+Deadlines (``pipeline.page_timeout_s``, ``dossier_timeout_s``, ``dossier_timeout_per_page_s``):
+a page that a worker has not returned ``page_timeout_s`` after the worker took it raises
+``PageTimeoutError`` (104) naming the file and page — whatever hung (an image decoder,
+jbig2dec, clean-up, tesseract's Recognize), since the wait is here and not in any stage; the
+caller then kills and replaces the pool (``workers.kill_pool``, ``PageExecutor.replace_broken``).
+The dossier's deadline starts after ingest (which has its own, ``ingest.isolated_timeout_s``)
+and is checked while waiting for pages and at every event: ``DossierTimeoutError`` (105).
+Pages run in the calling thread (one worker, no executor) have no page deadline.
+
+What a bundle is made from is recorded in its manifest (``Manifest.inputs``,
+``bundle.dossier_inputs``), listed before ingest and checked against ingest's own hashes and
+again at the end, so resume can tell whether a dossier folder still holds exactly that.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -49,11 +63,20 @@ from digitize.bundle import (
     bundle_file_name,
     bundle_name_for,
     carry_file,
+    dossier_inputs,
     master_file_name,
     original_file_name,
 )
 from digitize.clean import CleanSettings, clean_page, find_qr_codes
-from digitize.errors import DigitizeError, OcrError, PageWorkerDiedError, QualityError
+from digitize.errors import (
+    DigitizeError,
+    DossierTimeoutError,
+    OcrError,
+    PageTimeoutError,
+    PageWorkerDiedError,
+    QualityError,
+    SourceChangedError,
+)
 from digitize.extract import DossierFacts, PaperContext, extract_paper, finish_dossier
 from digitize.extract.handwriting import hand_ink_words
 from digitize.ingest import (
@@ -63,7 +86,7 @@ from digitize.ingest import (
     load_page_pixels,
     read_page_encoded,
 )
-from digitize.manifest import DocumentEntry, Manifest, OcrSummary, OriginalEntry
+from digitize.manifest import DocumentEntry, DossierInputs, Manifest, OcrSummary, OriginalEntry
 from digitize.models import (
     BBox,
     CleanRecord,
@@ -81,8 +104,9 @@ from digitize.models import (
 from digitize.ocr import OcrSettings, ocr_page
 from digitize.pdfa import PdfaSettings, PdfMetadata, PdfPage, build_component_pdf, encode_pixels
 from digitize.profiles import Profile, load_profile
+from digitize.settings import PipelineSettings
 from digitize.sign import DigitiserSigner, open_signer
-from digitize.util import VN_TZ, sha256_file, user_data_dir
+from digitize.util import VN_TZ, nfc, sha256_file, user_data_dir
 from digitize.workers import new_process_pool, page_pool, usable_cores
 
 EventKind = Literal[
@@ -178,10 +202,89 @@ def process_page(
     )
 
 
+@dataclass(frozen=True)
+class DossierDeadline:
+    """When a dossier must be bundled by (monotonic clock), and the page deadline."""
+
+    at: float
+    seconds: float
+    pages: int
+    source: Path
+    page_seconds: float
+
+    @classmethod
+    def start(cls, settings: PipelineSettings, dossier: Dossier) -> DossierDeadline:
+        pages = dossier.page_count
+        seconds = settings.dossier_timeout_s + settings.dossier_timeout_per_page_s * pages
+        return cls(
+            at=time.monotonic() + seconds,
+            seconds=seconds,
+            pages=pages,
+            source=dossier.source_dir,
+            page_seconds=settings.page_timeout_s,
+        )
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def check(self) -> None:
+        if self.remaining() < 0:
+            raise DossierTimeoutError(
+                f"the dossier was not bundled within its deadline ({self.seconds:.0f} s for "
+                f"{self.pages} pages: pipeline.dossier_timeout_s + dossier_timeout_per_page_s "
+                "per page)",
+                path=self.source,
+            )
+
+
+PAGE_WAIT_TICK_S = 1.0  # how often running pages are looked at while none completes
+
+
+def _page_display(dossier: Dossier, page: IngestedPage) -> str:
+    """``<dossier>/<relative file>`` as ingest names files in its messages."""
+    rel = nfc(_shown_name(dossier, page.source))
+    return f"{nfc(dossier.source_dir.name)}/{rel}" if dossier.source_dir.is_dir() else rel
+
+
+def _hung_page(
+    in_flight: dict[Future[PageWork], tuple[Dossier, IngestedPage]],
+    running_since: dict[Future[PageWork], float],
+    page_seconds: float,
+    reports_starts: bool,
+) -> None:
+    """Raise ``PageTimeoutError`` for the first page (in submission order) that has been
+    running for longer than ``page_seconds``. A page starts when a worker says it started it
+    (``workers.PageProcessPool`` sets ``future.started_at``: ``reports_starts``); for other
+    executors, when the future is first seen running (such a pool may mark a page running up
+    to one page before a worker is free for it)."""
+    now = time.monotonic()
+    for future, (dossier, page) in in_flight.items():
+        started = getattr(future, "started_at", None)
+        if started is not None:
+            since = running_since.setdefault(future, started)
+        elif future.running() and not reports_starts:
+            since = running_since.setdefault(future, now)
+        else:
+            continue
+        if now - since > page_seconds:
+            raise PageTimeoutError(
+                f"the page was not done within {page_seconds:.0f} s "
+                "(pipeline.page_timeout_s): decoding, clean-up or OCR hung on it; "
+                "the page workers were stopped",
+                path=_page_display(dossier, page),
+                page=page.frame + 1,
+            )
+
+
 def _iter_page_works(
-    dossier: Dossier, profile: Profile, executor: Executor | None, window: int
+    dossier: Dossier,
+    profile: Profile,
+    executor: Executor | None,
+    window: int,
+    deadline: DossierDeadline | None = None,
 ) -> Iterator[PageWork]:
-    """Page results in completion order, with at most ``window`` pages in flight.
+    """Page results in completion order, with at most ``window`` pages in flight, under the
+    page and dossier deadlines (see the module docstring).
 
     Submitting lazily in component order keeps memory bounded (finished components are packaged
     and dropped while later pages are still being read) and lets early components be signed
@@ -198,26 +301,39 @@ def _iter_page_works(
     )
     if executor is None:
         for component, page in jobs:
+            if deadline is not None:
+                deadline.check()
             yield process_page(page, component.ordinal, *args)
         return
-    in_flight: dict[Future[PageWork], int] = {}
+    page_seconds = deadline.page_seconds if deadline is not None else profile.pipeline.page_timeout_s
+    in_flight: dict[Future[PageWork], tuple[Dossier, IngestedPage]] = {}
+    running_since: dict[Future[PageWork], float] = {}
+    reports_starts = bool(getattr(executor, "reports_page_starts", False))
 
     def submit_next() -> None:
         job = next(jobs, None)
         if job is not None:
             component, page = job
-            in_flight[executor.submit(process_page, page, component.ordinal, *args)] = page.index
+            future = executor.submit(process_page, page, component.ordinal, *args)
+            in_flight[future] = (dossier, page)
 
     try:
         for _ in range(max(1, window)):
             submit_next()
         while in_flight:
-            done, _pending = wait(in_flight, return_when=FIRST_COMPLETED)
+            tick = PAGE_WAIT_TICK_S
+            if deadline is not None:
+                tick = max(0.0, min(tick, deadline.remaining()))
+            done, _pending = wait(in_flight, timeout=tick, return_when=FIRST_COMPLETED)
             for future in done:
                 del in_flight[future]
+                running_since.pop(future, None)
                 work = future.result()
                 submit_next()
                 yield work
+            _hung_page(in_flight, running_since, page_seconds, reports_starts)
+            if deadline is not None:
+                deadline.check()
     except BrokenProcessPool:
         # A dead worker breaks the whole pool, whether seen at submit or at result time.
         raise PageWorkerDiedError(
@@ -417,14 +533,41 @@ def _keep_masters(component: Component, ctx: PackageContext) -> tuple[OriginalEn
     )
 
 
-def _reverify_sources(dossier: Dossier) -> None:
-    """R8: the scans must still be what was ingested when the bundle closes."""
+def _reverify_sources(dossier: Dossier, inputs: DossierInputs | None = None) -> None:
+    """R8: the scans (and ``dossier.yaml``) must still be what was ingested when the bundle
+    closes."""
     for component in dossier.components:
         for source in component.sources:
             if sha256_file(source.path) != source.sha256:
                 raise QualityError(
                     "the scan changed while the dossier was being processed; run it again",
                     path=source.path,
+                )
+    if inputs is not None and dossier.source_dir.is_dir():
+        yaml = dossier.source_dir / "dossier.yaml"
+        now = sha256_file(yaml) if yaml.is_file() else None
+        if now != inputs.dossier_yaml_sha256:
+            raise SourceChangedError(
+                "dossier.yaml changed while the dossier was being processed; run it again",
+                path=yaml,
+            )
+
+
+def _check_inputs_ingested(inputs: DossierInputs, dossier: Dossier, source: Path) -> None:
+    """The input list was taken before ingest: every file ingest read must have the hash listed
+    (a file swapped in between would otherwise be recorded as what the bundle was made from)."""
+    listed = {f.file: f.sha256 for f in inputs.scans}
+    base = Path(os.path.realpath(source if source.is_dir() else source.parent))
+    for component in dossier.components:
+        for scan in component.sources:
+            try:
+                rel = nfc(Path(os.path.realpath(scan.path)).relative_to(base).as_posix())
+            except ValueError:
+                continue  # not below the dossier folder: ingest refuses such links
+            if rel in listed and listed[rel] != scan.sha256:
+                raise SourceChangedError(
+                    "the scan changed while the dossier was being read; run it again",
+                    path=scan.path,
                 )
 
 
@@ -436,7 +579,7 @@ Packaged = list[tuple[Component, PackagedComponent | None]]  # None: not digitis
 
 
 def _process_and_package(
-    executor: Executor | None, window: int, ctx: PackageContext
+    executor: Executor | None, window: int, ctx: PackageContext, deadline: DossierDeadline
 ) -> Packaged:
     """Run the pages through ``executor``; package each component, in order, once its pages
     are all back (its page images are dropped then)."""
@@ -461,7 +604,8 @@ def _process_and_package(
             packaged.append((component, package_component(component, page_works, ctx)))
 
     package_ready()  # leading components that were not digitised (R9)
-    for done, work in enumerate(_iter_page_works(dossier, ctx.profile, executor, window), 1):
+    works_in = _iter_page_works(dossier, ctx.profile, executor, window, deadline)
+    for done, work in enumerate(works_in, 1):
         works[(work.component, work.page)] = work
         ctx.emit(
             "page_done",
@@ -527,14 +671,19 @@ def run_dossier(
     source, out_dir = Path(source), Path(out_dir)
 
     t = time.monotonic()
+    inputs = dossier_inputs(source)
     if profile.pipeline.isolate_ingest:
         dossier = ingest_dossier_isolated(source, profile.ingest)
     else:
         dossier = ingest_dossier(source, profile.ingest)
+    _check_inputs_ingested(inputs, dossier, source)
     timings["ingest"] = time.monotonic() - t
     name = bundle_name_for(source)
+    deadline = DossierDeadline.start(profile.pipeline, dossier)
 
     def emit(kind: EventKind, **fields: object) -> None:
+        if kind != "bundle_written":  # once committed, the bundle stands
+            deadline.check()
         if on_event is not None:
             on_event(Event(kind=kind, dossier=name, **fields))  # type: ignore[arg-type]
 
@@ -556,16 +705,16 @@ def run_dossier(
             ctx = PackageContext(dossier, profile, signer, writer, emit, timings)
             t = time.monotonic()
             if executor is not None:
-                packaged = _process_and_package(executor, 2 * usable_cores(), ctx)
+                packaged = _process_and_package(executor, 2 * usable_cores(), ctx, deadline)
             else:
                 # No more workers than pages: each spawned worker costs its start-up.
                 workers = max(
                     1, min(profile.pipeline.workers or usable_cores(), dossier.page_count)
                 )
                 with page_pool(workers) as pool:
-                    packaged = _process_and_package(pool, 2 * workers, ctx)
+                    packaged = _process_and_package(pool, 2 * workers, ctx, deadline)
             timings["pages"] = time.monotonic() - t
-            _reverify_sources(dossier)
+            _reverify_sources(dossier, inputs)
             documents = [
                 document_entry(done, dossier) if done is not None else not_digitised_entry(c)
                 for c, done in packaged
@@ -579,13 +728,14 @@ def run_dossier(
                 [done for _c, done in packaged if done is not None],
                 signer.identity,
                 profile.name,
-            )
+            ).model_copy(update={"inputs": inputs})
             if profile.pipeline.strict and manifest.needs_review:
                 raise QualityError(
                     "pages or fields need review and the profile is strict: no bundle written",
                     path=source,
                     hint="see `digitize ingest`/`digitize ocr` for the flags",
                 )
+            deadline.check()
             manifest_bytes = manifest.to_json_bytes()
             writer.write_manifest(manifest_bytes, signer.sign_detached(manifest_bytes))
             bundle_path, zip_path = writer.commit()
@@ -619,6 +769,7 @@ __all__ = [
     "VN_TZ",
     "ComponentResult",
     "DigitizeError",
+    "DossierDeadline",
     "DossierResult",
     "Event",
     "EventCallback",

@@ -327,6 +327,15 @@ class PipelineSettings(FrozenModel):
     # Decode and QA the scans at ingest in a short-lived child process (deadlines, memory cap,
     # no secrets in its environment), never in the process that holds the signer's key.
     isolate_ingest: bool = True
+    # Deadlines (a hostile page can hang a decoder or tesseract; a stuck token can hang signing).
+    # A page: from the moment a worker takes it to its result; past it the page is refused
+    # (PageTimeoutError, 104) and the workers are killed and replaced. A real page takes 1-10 s.
+    # Enforced whenever pages run in worker processes (always under batch and watch).
+    page_timeout_s: float = Field(300.0, gt=0)
+    # A dossier: from the end of ingest to its bundle, this base plus the per-page allowance
+    # (DossierTimeoutError, 105). Generous: a real dossier needs a few seconds per page.
+    dossier_timeout_s: float = Field(1800.0, gt=0)
+    dossier_timeout_per_page_s: float = Field(120.0, ge=0)
 
 
 class BatchSettings(FrozenModel):
@@ -351,6 +360,20 @@ class WatchSettings(FrozenModel):
     quarantine_dir: str = "quarantine"
     duplicate_dir: str = "duplicate"
     verify: bool = True  # verify every new bundle before the input moves to done/
+    # Poison pill: a dossier whose processing the watcher did not survive this many times
+    # (kill -9, out of memory, a crash) is quarantined at start-up before anything else runs.
+    crash_limit: int = Field(default=2, ge=1)
+    # Retry later (time-stamp, revocation or signing service unreachable, token missing, disk
+    # full): no new dossier is taken; the station is checked again after retry_backoff_s,
+    # doubling up to retry_backoff_max_s. A dossier that keeps failing that way although the
+    # station's own check passes is quarantined after station_retry_limit attempts.
+    retry_backoff_s: float = Field(default=10.0, gt=0)
+    retry_backoff_max_s: float = Field(default=600.0, gt=0)
+    station_retry_limit: int = Field(default=3, ge=1)
+    # One watcher per inbox, also across machines sharing it: INBOX/.digitize/lease.json holds
+    # host, pid and a heartbeat; another host's lease younger than lease_expiry_s is respected.
+    lease_heartbeat_s: float = Field(default=15.0, gt=0)
+    lease_expiry_s: float = Field(default=120.0, gt=0)
 
 
 class Rate(FrozenModel):

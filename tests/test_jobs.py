@@ -150,7 +150,7 @@ def test_done_then_skipped_then_conflicts(tmp_path: Path, demo_signer: SerialSig
     scan.write_bytes(scan.read_bytes() + b"\0")
     other = run_job(_job(source, out), ctx)
     assert (other.kind, other.exit_code) == ("conflict", ExitCode.OUTPUT)
-    assert "different c1/p01.jpg" in other.error and not other.retryable
+    assert "c1/p01.jpg changed" in other.error and not other.retryable
 
     # A damaged bundle under the name: reported with the verifier's code, never overwritten.
     pdf = out / "hs-1" / "hs-1.001.pdf"
@@ -216,7 +216,7 @@ def test_certificate_faults_are_the_stations(
     tmp_path: Path, vn_pki: PkiServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """R25: a revoked certificate needs a person (not retryable, exit 51); revocation that
-    cannot be checked (OCSP/CRL down) is retried later (exit 50). Neither is the dossier's."""
+    cannot be checked (OCSP/CRL down) is retried later (exit 57). Neither is the dossier's."""
     monkeypatch.setenv("DIGITIZE_PKCS12_PASSWORD", PFX_PASSWORD)
     source = write_tiny_dossier(tmp_path / "in", "hs-cert", 4)
     revoked = SerialSignerHandle(lambda: open_signer(_pkcs12(vn_pki, "nam")))
@@ -224,8 +224,7 @@ def test_certificate_faults_are_the_stations(
     assert (outcome.kind, outcome.retryable) == ("station_fault", False)
     assert outcome.exit_code == ExitCode.CERT_REVOKED
 
-    # The password is read once and removed from the environment (secrets never reach the
-    # workers): a second signer needs it again.
+    # A secret from the environment serves one open per process (it is removed once read).
     monkeypatch.setenv("DIGITIZE_PKCS12_PASSWORD", PFX_PASSWORD)
     unreachable = SerialSignerHandle(lambda: open_signer(_pkcs12(vn_pki, "hoa")))
     with vn_pki.services_stopped():
@@ -378,7 +377,7 @@ def test_signer_handle_asks_for_a_refused_pin_once(
     assert calls == ["open"]
 
     calls.clear()
-    monkeypatch.delenv("DIGITIZE_PKCS12_PASSWORD", raising=False)  # (already consumed)
+    monkeypatch.delenv("DIGITIZE_PKCS12_PASSWORD", raising=False)  # removed once read
     monkeypatch.setattr("sys.stdin", open(os.devnull))  # no terminal to prompt on
     missing = SerialSignerHandle(opener)
     for _ in range(2):

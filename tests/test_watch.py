@@ -471,31 +471,43 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
         "exactly the done dossiers have a bundle"
     )
     assert not [p for p in out.iterdir() if ".partial-" in p.name or ".work-" in p.name]
+    records = read_journal(inbox / ".digitize" / "journal.jsonl")
+    # Two SIGKILLs can land in the same dossier (the second while it is resumed): the
+    # poison-pill rule then quarantines it (106) — only when the journal shows two attempts
+    # of its claim that never ended.
+    crashed = set()
     for name in names:
         place = where[name][0]
         reason_file = places[place] / f"{name}.reason.json"
         if place == "done":
             assert verify_bundle(out / name, allow_demo=True).ok, name
             assert not reason_file.exists()
-        else:
-            reason = json.loads(reason_file.read_text(encoding="utf-8"))
-            assert reason["tool_version"] and reason["time"], name
+            continue
+        reason = json.loads(reason_file.read_text(encoding="utf-8"))
+        assert reason["tool_version"] and reason["time"], name
+        if reason.get("exit_code") == ExitCode.DOSSIER_CRASHED:
+            claims = {r["claim"] for r in records if r["event"] == "claimed" and r["dossier"] == name}
+            started = sum(1 for r in records if r["event"] == "started" and r.get("claim") in claims)
+            ended = sum(1 for r in records if r["event"] == "ended" and r.get("claim") in claims)
+            assert started - ended >= 2, (name, started, ended)
+            crashed.add(name)
+            continue
         if kinds[name] == "corrupt":
             assert place == "quarantine", name
             assert reason["exit_code"] in (ExitCode.TRUNCATED_FILE, ExitCode.CORRUPT_FILE)
         if place == "duplicate":
             assert where[reason["original"]] == ["done"], name
             assert content[reason["original"]] == content[name]
+    assert len(crashed) <= kills // 2
     # each distinct good content is done exactly once; its copies are duplicates
     by_content: dict[int, list[str]] = {}
     for name in names:
-        if kinds[name] != "corrupt":
+        if kinds[name] != "corrupt" and name not in crashed:
             by_content.setdefault(content[name], []).append(where[name][0])
     for number, outcomes in by_content.items():
         assert outcomes.count("done") == 1, (number, outcomes)
         assert outcomes.count("duplicate") == len(outcomes) - 1, (number, outcomes)
 
-    records = read_journal(inbox / ".digitize" / "journal.jsonl")
     finished_done = Counter(
         r["dossier"] for r in records if r["event"] == "finished" and r["status"] == "done"
     )

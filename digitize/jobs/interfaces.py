@@ -6,9 +6,14 @@ them without touching ``run_job``.
 Contracts (SHALL):
 
 * ``PageExecutor.current()`` returns the ``concurrent.futures.Executor`` the next dossier's
-  pages are submitted to, or ``None`` to run them in the calling thread.
+  pages are submitted to, or ``None`` to run them in the calling thread (then no page
+  deadline can be enforced: a station should always give an executor of processes).
   ``replace_broken(broken)`` is called with what ``current()`` returned when that executor
-  broke (a dead worker); afterwards ``current()`` returns a working one. Both are thread-safe.
+  broke (a dead worker) or when one of its workers is stuck past the page deadline; it SHALL
+  stop the old executor's workers (kill them: a hung page never returns) and afterwards
+  ``current()`` returns a working one. Pages of other jobs still on the old executor then
+  fail with ``BrokenProcessPool``; ``run_job`` runs such a job once more. Both are
+  thread-safe.
 * ``JobStore.job_started`` is durable before it returns (the record survives kill -9 right
   after); ``job_ended`` records the outcome of that attempt. ``attempts(key)`` counts
   attempts whose job id *or* content hash is ``key``; an attempt abandoned on request counts

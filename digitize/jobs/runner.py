@@ -6,8 +6,11 @@ In order, for a ``DossierJob`` under a ``JobContext``:
 1. the bundle name: ``job.bundle``, else ``bundle.bundle_name_for(job.source)`` (the rule
    ``run_dossier`` names the bundle with);
 2. resume: when something exists under that name, it is checked (``check_existing_bundle``):
-   made from these scans and verifying → ``skipped``; anything else → ``conflict`` (left as
-   found, never overwritten);
+   verifying and made from exactly the folder's current inputs (the same scan files with the
+   same hashes and the same ``dossier.yaml``) → ``skipped``; anything else — a bundle of other
+   or fewer scans, a changed ``dossier.yaml``, a damaged bundle → ``conflict``, whose message
+   says what differs (left as found, never overwritten: replacing a signed bundle is a
+   person's decision);
 3. the attempt is recorded (``JobStore.job_started``, durable before the run starts);
 4. ``run_dossier`` with the context's page executor and a signer leased for this job; setting
    ``ctx.abandon`` gives the run up at its next event (nothing appears under a final name);
@@ -15,8 +18,13 @@ In order, for a ``DossierJob`` under a ``JobContext``:
    not verify:** the bundle (and its zip copy) is renamed aside to
    ``OUT/.rejected-<bundle>-<random>`` so nothing unverifiable ever sits under a final name,
    and the outcome names where it went (``rejected_bundle``);
-6. any error becomes an outcome kind (``digitize.jobs.classify``); a dead page worker also
-   makes the executor replace its pool, so the next job runs on a working one;
+6. any error becomes an outcome kind (``digitize.jobs.classify``); a dead page worker, or a
+   page or dossier past its deadline (``PageTimeoutError``, ``DossierTimeoutError``: its
+   worker may be hung), makes the executor kill and replace its pool, so the next job runs
+   on a working one. A job whose pool was killed under it because of ANOTHER job (its pages
+   fail with ``BrokenProcessPool`` after someone else replaced the pool) is run once more on
+   the new pool: it was not at fault. A full, read-only or failing disk becomes exit code 80
+   (``station_fault``, retry later);
 7. the attempt's end is recorded (``JobStore.job_ended``).
 
 ``run_job`` never raises for a dossier's failure: every failure is an outcome. Only a failure
@@ -37,17 +45,19 @@ from digitize.bundle import bundle_name_for
 from digitize.errors import (
     BundleStructureError,
     DigitizeError,
+    DossierTimeoutError,
     ExitCode,
     HashMismatchError,
     InterruptedRunError,
     OutputError,
+    PageTimeoutError,
     PageWorkerDiedError,
     PdfaInvalidError,
     SignatureInvalidError,
     UntrustedError,
     VerifyError,
 )
-from digitize.jobs.classify import classify
+from digitize.jobs.classify import STORAGE_ERRNOS, classify
 from digitize.jobs.interfaces import JobEventCallback, JobStore, PageExecutor, SignerHandle
 from digitize.jobs.models import DossierJob, JobOutcome, OutcomeKind
 from digitize.jobs.resume import check_existing_bundle, manifest_flag_codes
@@ -105,6 +115,11 @@ def _failure(
     job: DossierJob, error: BaseException, started: float, bundle: str | None = None
 ) -> JobOutcome:
     """The outcome of ``error`` (classified by its exit code, see ``classify``)."""
+    if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
+        # The disk, not the dossier: one stable code for "cannot write" (retry later).
+        error = OutputError(
+            f"cannot write: {error.strerror or error}", path=error.filename or job.out_dir
+        )
     kind, retryable = classify(error)
     if isinstance(error, DigitizeError):
         message, code = error.one_line(), int(error.exit_code)
@@ -181,6 +196,18 @@ def _resume(job: DossierJob, ctx: JobContext, bundle: str, started: float) -> Jo
 
 
 def _run(job: DossierJob, ctx: JobContext, bundle: str, started: float) -> JobOutcome:
+    outcome, collateral = _run_once(job, ctx, bundle, started)
+    if collateral and not ctx.abandon.is_set():
+        # The pool was killed under this job because of another one: run it again, once.
+        outcome, _ = _run_once(job, ctx, bundle, started)
+    return outcome
+
+
+def _run_once(
+    job: DossierJob, ctx: JobContext, bundle: str, started: float
+) -> tuple[JobOutcome, bool]:
+    """One run on the current pool; True when its pool was replaced by another job meanwhile
+    (this job failed only because of that)."""
     executor = ctx.pages.current()
     abandoned = JobOutcome(job_id=job.job_id, dossier=job.name, kind="abandoned", bundle=bundle)
 
@@ -203,19 +230,23 @@ def _run(job: DossierJob, ctx: JobContext, bundle: str, started: float) -> JobOu
                 data_dir=ctx.data_dir,
             )
     except AbandonedError:
-        return abandoned.model_copy(update={"seconds": _elapsed(started)})
+        return abandoned.model_copy(update={"seconds": _elapsed(started)}), False
     except (BrokenProcessPool, PageWorkerDiedError):
+        replaced_by_another = executor is not None and ctx.pages.current() is not executor
         ctx.pages.replace_broken(executor)
         if ctx.abandon.is_set():
-            return abandoned.model_copy(update={"seconds": _elapsed(started)})
+            return abandoned.model_copy(update={"seconds": _elapsed(started)}), False
         died = PageWorkerDiedError("a page worker died (out of memory or killed)", path=job.name)
-        return _failure(job, died, started, bundle=bundle)
+        return _failure(job, died, started, bundle=bundle), replaced_by_another
+    except (PageTimeoutError, DossierTimeoutError) as exc:
+        ctx.pages.replace_broken(executor)  # a worker may be hung on the page: kill it
+        return _failure(job, exc, started, bundle=bundle), False
     except Exception as exc:  # noqa: BLE001 - one dossier must not stop its caller
-        return _failure(job, exc, started, bundle=bundle)
+        return _failure(job, exc, started, bundle=bundle), False
     if ctx.verify_new:
         rejected = _verify_new(job, ctx, result, started)
         if rejected is not None:
-            return rejected
+            return rejected, False
     return JobOutcome(
         job_id=job.job_id,
         dossier=job.name,
@@ -226,7 +257,7 @@ def _run(job: DossierJob, ctx: JobContext, bundle: str, started: float) -> JobOu
         flags=manifest_flag_codes(result.manifest),
         needs_review=result.needs_review,
         seconds=_elapsed(started),
-    )
+    ), False
 
 
 def _verify_new(

@@ -10,19 +10,28 @@ records (batch's ``batch_started``/``finished``/``skipped``, watch's ``claimed``
 * ``ended`` (kind, exit code, error, pages, seconds) or ``abandoned``;
 
 plus the job's ``tags`` (batch's ``run``, watch's ``claim``) on every record. Each record also
-carries ``time`` (ISO 8601 with offset, Vietnam time) and ``pid``.
+carries ``time`` (ISO 8601 with offset, Vietnam time), ``pid`` and ``host``.
+
+The file is opened without following links (``statefiles``) and created 0640. A write that
+fails (disk full) raises ``OSError`` to the caller, which decides (watch pauses; batch stops).
+Records are data from a file others may have written: counting ignores fields of the wrong
+type instead of failing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from pathlib import Path
 from typing import Any
 
 from digitize.jobs.models import Attempts, DossierJob, JobOutcome
+from digitize.jobs.statefiles import STATE_DIR_MODE, open_state_file, read_state_file
 from digitize.util import vn_now
+
+_HOST = socket.gethostname()
 
 
 class Journal:
@@ -38,12 +47,13 @@ class Journal:
             "event": event,
             "time": vn_now().isoformat(timespec="milliseconds"),
             "pid": os.getpid(),
+            "host": _HOST,
             **fields,
         }
         line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            self.path.parent.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
+            fd = open_state_file(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
             try:
                 if not self._checked_tail:
                     # A record torn by kill -9 must not swallow the next one: end its line.
@@ -62,11 +72,13 @@ class Journal:
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
-    """All complete records; a torn last line (kill -9 mid-write) is ignored."""
-    if not path.is_file():
+    """All complete records; a torn last line (kill -9 mid-write) is ignored. A link planted
+    in the journal's place is refused (``UnsafePathError``), never followed."""
+    data = read_state_file(path)
+    if data is None:
         return []
     records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in data.decode("utf-8", errors="replace").splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -98,9 +110,9 @@ class JournalStore:
         slot = {"started": 0, "ended": 1, "abandoned": 1}.get(str(record.get("event")))
         if slot is None or "attempt" not in record:
             return  # a caller's own record, or one written before attempts were counted
-        for key in {record.get("job"), record.get("content_sha256")}:
-            if key:
-                counts.setdefault(str(key), [0, 0])[slot] += 1
+        keys = [record.get("job"), record.get("content_sha256")]
+        for key in dict.fromkeys(k for k in keys if isinstance(k, str) and k):
+            counts.setdefault(key, [0, 0])[slot] += 1
 
     def _append(self, event: str, **fields: Any) -> None:
         with self._lock:
