@@ -742,13 +742,14 @@ def _check_named_person(run: _Run, role: str, person: DigitiserInfo,
         run.add(f"identity:{role}", False, run.text(
             "identity_name", field="cert_serial", expected=escape_control(person.cert_serial),
             found=facts["signer_serial"]), ExitCode.VERIFY_TRUST)  # fmt: skip
+    prefix = "identity" if role == "digitiser" else f"identity:{role}"
     if facts.get("personal_problem"):
-        run.add(f"identity:{role}:personal", False,
+        run.add(f"{prefix}:personal", False,
                 run.text("not_personal", why=escape_control(facts["personal_problem"])),
                 ExitCode.VERIFY_TRUST)
     demo = facts.get("demo") == "true"
     if demo != person.is_demo:
-        run.add(f"identity:{role}:demo", False, run.text(
+        run.add(f"{prefix}:demo", False, run.text(
             "demo_mismatch", claimed=str(person.is_demo).lower(),
             chain=("leads to" if demo else "does not lead to") if run.lang == "en"
             else ("dẫn tới" if demo else "không dẫn tới")), ExitCode.VERIFY_TRUST)  # fmt: skip

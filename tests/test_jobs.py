@@ -262,11 +262,15 @@ def test_dead_page_pool_is_replaced_and_the_next_job_runs(
 def test_untrusted_signer_bundle_is_moved_aside(
     tmp_path: Path, demo_signer: SerialSignerHandle
 ) -> None:
-    """A station that does not trust its own signer (no trust root): the bundle is complete
-    but unverifiable here — moved aside, never under its final name; a person must fix the
+    """A station that does not trust its own signer (no trust root, and a profile that does
+    not sign as DEMO, so the DEMO root is not trusted either): the bundle is complete but
+    unverifiable here — moved aside, never under its final name; a person must fix the
     station (exit 63, not retryable)."""
     out = tmp_path / "out"
-    ctx = _context(demo_signer, trust_roots=())
+    not_demo = PROFILE.model_copy(
+        update={"sign": PROFILE.sign.model_copy(update={"backend": "pkcs12"})}
+    )
+    ctx = _context(demo_signer, trust_roots=(), profile=not_demo)
     outcome = run_job(_job(write_tiny_dossier(tmp_path / "in", "hs-trust", 7), out), ctx)
     assert (outcome.kind, outcome.retryable) == ("station_fault", False)
     assert outcome.exit_code == ExitCode.VERIFY_TRUST
