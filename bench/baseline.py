@@ -150,9 +150,11 @@ def _img2pdf_version() -> str:
     return str(getattr(img2pdf, "__version__", "unknown"))
 
 
-def helper_versions() -> str:
+def helper_versions(with_parallel: bool = True) -> str:
     """Versions of the helpers on OCRmyPDF's side that ``bench.results`` does not list."""
     found = [f"img2pdf {_img2pdf_version()}"]
+    if not with_parallel:
+        return found[0]
     try:
         out = subprocess.run(["parallel", "--version"], capture_output=True, text=True)
         found.append(out.stdout.splitlines()[0] if out.stdout else "GNU parallel unknown")

@@ -433,7 +433,7 @@ def main() -> None:
     what = (
         "Ours: signed PDF/A (text layer from our OCR, visible signature note, PAdES B-B with the "
         "demo identity), pages deskewed and re-encoded as `digitize run` does. OCRmyPDF: "
-        f"`{' '.join(OCRMYPDF_FLAGS)}`, one call per component ({helper_versions()}), "
+        f"`{' '.join(OCRMYPDF_FLAGS)}`, one call per component ({helper_versions(with_parallel=False)}), "
         "PDF/A-2b with its text layer, unsigned. Rules and exclusions: the docstring of "
         "`bench/size.py`."
     )
