@@ -7,8 +7,15 @@ Writes an A4 bilevel CCITT G4 TIFF (one strip per page, realistic text pages wit
 number so no page is a duplicate) in a temporary folder, then ingests it in a fresh child
 process that reports its own peak RSS (``getrusage``) and, in a second child, the peak of
 Python/numpy allocations (``tracemalloc``); a third child runs the isolated ingest and reports
-its own peak (the caller's) and its decoding child's (``RUSAGE_CHILDREN``). Generation runs in its own process so its memory
-is not counted. Prints a table.
+its own peak (the caller's) and its decoding child's (``RUSAGE_CHILDREN``). Prints a table and
+writes it to ``bench/results/ingest_memory.md`` (machine, versions, date).
+
+How the figures are taken: each measurement is a fresh process (no warm-up, no memory left
+over from another measurement), on the same generated file; the imports' own peak is measured
+alone in another fresh process so the ingest's share can be read off. Excluded: generating the
+TIFF (its own process; its time is shown but its memory is not counted), and everything after
+ingest (cleaning, OCR, PDF). No comparison with another tool; one core (ingest is
+sequential). Times on a shared machine are indicative only.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench.results import markdown_table, write_results  # noqa: E402
 
 
 def generate(path: Path, pages: int, dpi: int) -> None:
@@ -175,6 +184,12 @@ def main() -> None:
     print(f"{'-' * width}-|-{'-' * 40}")
     for key, value in rows:
         print(f"{key:<{width}} | {value}")
+    path = write_results(
+        "ingest_memory",
+        f"Ingest memory: one {args.pages}-page TIFF",
+        [("Measures", markdown_table(["measure", "value"], rows))],
+    )
+    print(f"results: {path}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,19 @@ For each document, as a clerk would meet it:
    block, and order-free word recall of page 1's text layer against body.gt.txt.
 3. The originals' SHA-256 must be unchanged afterwards.
 
+Prints one JSON line per document, then the table and the totals, which also go to
+``bench/results/real.md`` (machine, versions, date).
+
 Nothing here knows the documents: no file names, hashes or page numbers are used by the tool.
+How to read it: a header field equal to the truth (normalised: NFC, spaces, case, the old/new
+tone placement of "Uỷ"/"Hoà") is "right", flagged for review or not; one that is not equal
+but flagged is "flagged" (a person will check it), otherwise "missing" or "confidently
+wrong" (what the targets limit). In the Art. 9 block "right" also needs no review flag.
+Fields the truth marks uncertain are skipped. Body recall is order-free word
+recall of page 1 only. No comparison with another tool. Seconds per document include the CLI's
+start-up and, for a refused PDF, the second run with ``--rescan``; the runs use the default
+profile's workers (every core) one document at a time, and are indicative only on a shared
+machine. Excluded from the seconds: verification, veraPDF and scoring.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "real-scans"
 sys.path.insert(0, str(REPO))
 
+from bench.results import write_results  # noqa: E402
 from digitize.util import sha256_file  # noqa: E402
 
 FIELDS = ("organ", "number", "notation", "date", "doc_type", "subject")
@@ -203,34 +216,44 @@ def main() -> int:
         print(json.dumps(row, ensure_ascii=False), flush=True)
 
     scored = sum(totals[k] for k in ("right", "flagged", "missing", "wrong"))
-    print("\n| id | first exit | rescan | result | verify | veraPDF | fields right/flagged/"
-          "missing/wrong | body recall | s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    table = ["| id | first exit | rescan | result | verify | veraPDF | fields right/flagged/"
+             "missing/wrong | body recall | s |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in rows:
         fields = row.get("fields", {})
         counts = "/".join(str(sum(1 for v in fields.values() if v == k))
                           for k in ("right", "flagged", "missing", "wrong")) if fields else "—"
         result = row["outcome"] if row["outcome"] == "bundle" else f"refused ({row['exit']})"
-        print(f"| {row['id']} | {row['first_exit']} | {'yes' if row['rescan'] else 'no'} | "
-              f"{result} | {row.get('verify', '—')} | {row.get('verapdf', '—')} | {counts} | "
-              f"{row.get('body_recall', '—')} | {row['seconds']} |")
+        table.append(f"| {row['id']} | {row['first_exit']} | {'yes' if row['rescan'] else 'no'} | "
+                     f"{result} | {row.get('verify', '—')} | {row.get('verapdf', '—')} | "
+                     f"{counts} | {row.get('body_recall', '—')} | {row['seconds']} |")  # fmt: skip
+    summary = []
     if scored:
-        print(f"\nfields: {totals['right']} right, {totals['flagged']} flagged for review, "
-              f"{totals['missing']} missing, {totals['wrong']} confidently wrong "
-              f"(of {scored}; {totals['skipped']} skipped as uncertain in the truth)")
-        print(f"right or flagged: {(totals['right'] + totals['flagged']) / scored:.1%}; "
-              f"confidently wrong: {totals['wrong'] / scored:.1%}")
+        summary.append(f"fields: {totals['right']} right, {totals['flagged']} flagged for review, "
+                       f"{totals['missing']} missing, {totals['wrong']} confidently wrong "
+                       f"(of {scored}; {totals['skipped']} skipped as uncertain in the truth)")
+        summary.append(f"right or flagged: {(totals['right'] + totals['flagged']) / scored:.1%}; "
+                       f"confidently wrong: {totals['wrong'] / scored:.1%}")
     art9_scored = sum(art9_totals[k] for k in ("right", "flagged", "missing", "wrong"))
     if art9_scored:
         types = sorted({r.get("art9_type") or "—" for r in rows if "art9" in r})
-        print(f"Art. 9 block (paper types {', '.join(types)}): {art9_totals['right']} right, "
-              f"{art9_totals['flagged']} flagged, {art9_totals['missing']} missing, "
-              f"{art9_totals['wrong']} confidently wrong (of {art9_scored}; "
-              f"{art9_totals['skipped']} skipped)")
+        summary.append(f"Art. 9 block (paper types {', '.join(types)}): {art9_totals['right']} "
+                       f"right, {art9_totals['flagged']} flagged, {art9_totals['missing']} "
+                       f"missing, {art9_totals['wrong']} confidently wrong (of {art9_scored}; "
+                       f"{art9_totals['skipped']} skipped)")
     recalls = [r["body_recall"] for r in rows if "body_recall" in r]
     if recalls:
-        print(f"body word recall (page 1, order-free): mean {sum(recalls) / len(recalls):.1%}, "
-              f"min {min(recalls):.1%}")
+        summary.append(f"body word recall (page 1, order-free): mean "
+                       f"{sum(recalls) / len(recalls):.1%}, min {min(recalls):.1%}")
+    print("\n" + "\n".join(table))
+    if summary:
+        print("\n" + "\n".join(summary))
+    unchanged = all(r["originals_unchanged"] for r in rows)
+    path = write_results("real", "The real scans through the CLI (bench/real.py)", [
+        ("Per document", "\n".join(table)),
+        ("Totals", "\n".join(f"- {line}" for line in summary)
+         + f"\n- originals unchanged: {'all' if unchanged else 'NOT ALL'} of {len(rows)}"),
+    ])  # fmt: skip
+    print(f"results: {path}")
     print(f"outputs in {out}")
     return 0
 

@@ -6,9 +6,18 @@ halves of two-phase signing (prepare without the key, finish at the station with
 
 One signer is opened per configuration (as a dossier run does) and signs ``--n`` copies of a
 one-page PDF/A-2b component; the table shows the open time and median/max seconds per
-component, also written to ``--out``/``sign-results.json``. Also writes ``stamp-page1.png``
-(page 1 at 300 dpi) and ``stamp-crop.png`` (the top-left note) into ``--out``: the rendered
-Vietnamese note. Timings on a shared machine are indicative only; re-run on a quiet one.
+component. Writes ``bench/results/sign.md`` (machine, versions, date, the table) and, as
+before, ``--out``/``sign-results.json``, ``stamp-page1.png`` (page 1 at 300 dpi) and
+``stamp-crop.png`` (the top-left note) into ``--out``: the rendered Vietnamese note.
+
+How the rows compare: every configuration signs the same one-page component the same number
+of times, in one process, one after another (one core); no warm-up run, for any of them: the
+first signature of each configuration is in its median and max (a dossier run pays it too),
+and opening the signer (loading the key, logging in to the token, the CSC authorisation) is
+its own column. Excluded: starting the test PKI, the SoftHSM token and the CSC dummy, and
+network latency (every service is on 127.0.0.1; a real TSA/OCSP responder adds its round
+trips to B-T and above). No comparison with another tool. Timings on a shared machine are
+indicative only; re-run on a quiet one.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.results import markdown_table, write_results  # noqa: E402
 from digitize.models import PadesLevel  # noqa: E402
 from digitize.sign import SigningSettings, open_signer, prepare_pdf  # noqa: E402
 from tests.helpers_pki import (  # noqa: E402
@@ -135,8 +145,18 @@ def main() -> int:
                 "max_s": round(x, 3)} for n, lv, o, m, x in rows]  # fmt: skip
     (args.out / "sign-results.json").write_text(json.dumps(
         {"n": args.n, "cpus": os.cpu_count(), "rows": results}, indent=2))  # fmt: skip
+    table = markdown_table(
+        ["key source", "level", "open s", "median s", "max s"],
+        [[n, lv, f"{o:.3f}", f"{m:.3f}", f"{x:.3f}"] for n, lv, o, m, x in rows],
+    )
+    path = write_results("sign", "Signing time per component", [
+        ("Setup", f"{args.n} signatures per configuration of a one-page PDF/A-2b component, one "
+                  "signer opened per configuration, services of the test PKI on 127.0.0.1; "
+                  "rules: the docstring of `bench/sign.py`."),
+        ("Seconds per component", table),
+    ])  # fmt: skip
     print(f"\nnote rendered: {args.out / 'stamp-crop.png'} (page: {args.out / 'stamp-page1.png'})")
-    print(f"results: {args.out / 'sign-results.json'}")
+    print(f"results: {args.out / 'sign-results.json'} and {path}")
     print(f"shown: Người số hóa: {rec.signer.full_name} / Thời gian sao chụp: "
           f"{rec.scan_time_shown.isoformat()} (note: {args.out / 'stamp-crop.png'})")  # fmt: skip
     return 0
