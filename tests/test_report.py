@@ -110,9 +110,17 @@ def test_every_field_value_is_in_the_report(reviewed: Path, report_html: str) ->
     values = [e.value for d in manifest.documents for e in d.extraction]
     assert values and all(value in text for value in values)
     assert "2l5" in text  # the machine reading stays beside the person's value
+    # the Art. 9 block of every paper (R37): each value read, shown in full (not masked)
+    art9 = [(d, v) for d in manifest.documents if d.art9 is not None
+            for v in (*d.art9.values().values(), *d.art9.fields.values())]
+    read = [v.value for _, v in art9 if v.value is not None]
+    assert len(read) > 10 and all(value in text for value in read)
+    # one crop per value with a place on a page of its component: header fields and Art. 9
     crops = [a for tag, a in parse(report_html).tags
              if tag == "img" and "crop" in (a.get("class") or "")]
-    assert len(crops) == sum(1 for d in manifest.documents for e in d.extraction if e.bbox)
+    with_box = sum(1 for d in manifest.documents for e in d.extraction if e.bbox)
+    with_box += sum(1 for d, v in art9 if v.bbox and v.page in {p.page_index for p in d.pages})
+    assert len(crops) == with_box
 
 
 def test_no_external_url_script_or_font(report_html: str) -> None:
