@@ -44,6 +44,13 @@ pytestmark = [
 ]
 
 
+def _verify_demo_too(path: Path):  # type: ignore[no-untyped-def]
+    """The test bundles are signed with the DEMO identity: verify as ``--allow-demo`` does."""
+    from digitize.verify import verify_bundle
+
+    return verify_bundle(path, allow_demo=True)
+
+
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     if args and args[0] == "verify":  # the bundle is signed with the DEMO identity
         args = ("verify", "--allow-demo", *args[1:])
@@ -69,10 +76,9 @@ def server(dossier: Path) -> Iterator[str]:
     from digitize.review.server import make_review_server
     from digitize.settings import SigningSettings
     from digitize.sign import open_signer
-    from digitize.verify import verify_bundle
 
     signer = open_signer(SigningSettings())
-    app = ReviewApp(ReviewSettings(root=dossier.parent, signer=signer, verify=verify_bundle,
+    app = ReviewApp(ReviewSettings(root=dossier.parent, signer=signer, verify=_verify_demo_too,
                                    allowed_hosts=frozenset()))
     httpd = make_review_server(app, "127.0.0.1", 0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
