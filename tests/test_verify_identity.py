@@ -114,7 +114,7 @@ def test_organisation_certificate_is_refused_at_verify(vn_pki: PkiServices, ids:
     certificate (MST in UID, CN = O) fails 63. Failed before: R17 was only checked at signing."""
     bundle = forge_bundle(tmp_path, [ids["org"]], tsa_url=vn_pki.tsa_url)
     report = verify_bundle(bundle, _roots(vn_pki), lang="en")
-    code, message = _failed(report)["identity:personal"]
+    code, message = _failed(report)["identity:digitiser:personal"]
     assert code == ExitCode.VERIFY_TRUST and "R17" in message and "organisation" in message
     assert not report.ok
 
@@ -168,7 +168,7 @@ def test_is_demo_false_with_a_demo_chain_is_reported_as_demo(tmp_path: Path) -> 
     bundle = forge_bundle(tmp_path, [who], digitiser=digitiser_info(who, is_demo=False))
     report = verify_bundle(bundle, lang="en", allow_demo=True)
     assert report.signed_with_demo_identity
-    code, message = _failed(report)["identity:demo"]
+    code, message = _failed(report)["identity:digitiser:demo"]
     assert code == ExitCode.VERIFY_TRUST and "is_demo=false" in message
 
 
