@@ -542,3 +542,56 @@ def test_cli_choices_are_the_library_keys() -> None:
     from digitize.stats import GROUP_KEYS
 
     assert GROUP_CHOICES == GROUP_KEYS
+
+
+def test_fields_a_reviewer_corrected_are_counted_once_each(sample_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """R36: ``reviewed_fields`` counts the values a person corrected, from the review record
+    of ``digitize review --apply`` (header fields and Art. 9 values alike), once per
+    (file, field) over every review; confirmations are not corrections. Counted by hand:
+    review 1 corrects code_number, art9.owner_id (3rd paper) and art9.fields.child_sex (1st
+    paper) and confirms two values; review 2 corrects code_number again → 3."""
+    from tests.helpers_review import flagged_copy
+
+    result, _ = sample_run
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle = flagged_copy(result.bundle_path, out)
+    code = bundle.name
+    doc1, doc3 = f"{code}.001.pdf", f"{code}.003.pdf"
+    reviews = [
+        {"fields": [{"file": doc3, "field": "code_number", "value": "215"},
+                    {"file": doc3, "field": "code_notation", "confirm": True},
+                    {"file": doc3, "field": "art9.owner_id", "value": "000.00.12.H62"},
+                    {"file": doc1, "field": "art9.fields.child_sex", "value": "Nữ"},
+                    {"file": doc1, "field": "art9.fields.child_hometown", "confirm": True}]},
+        {"fields": [{"file": doc3, "field": "code_number", "value": "216"}]},
+    ]
+    for number, corrections in enumerate(reviews):
+        path = tmp_path / f"c{number}.json"
+        path.write_text(json.dumps(corrections, ensure_ascii=False), encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "digitize", "review", str(bundle),
+                               "--apply", str(path)], capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+    stats = subprocess.run([sys.executable, "-m", "digitize", "stats", str(out), "--allow-demo",
+                            "--no-index", "--json"], capture_output=True, text=True,
+                           timeout=600)
+    assert stats.returncode == 0, stats.stderr
+    data = json.loads(stats.stdout)
+    assert data["excluded"] == [] and data["total"]["dossiers"] == 1
+    assert data["total"]["reviewed_fields"] == 3
+
+
+def test_manual_art9_values_without_a_review_record_count_too(sample_run) -> None:  # type: ignore[no-untyped-def]
+    """A value another system entered by hand (``source: manual``, no review record) is a
+    correction by a person as well: here one Art. 9 value and one template field → 2."""
+    from digitize.manifest import Manifest
+    from digitize.stats.facts import fields_corrected_by_person
+
+    result, _ = sample_run
+    data = json.loads((result.bundle_path / "manifest.json").read_bytes())
+    assert fields_corrected_by_person(Manifest.model_validate(data)) == 0
+    art9 = data["documents"][0]["art9"]
+    art9["owner_id"].update(value="025190000012", source="manual", entered_by="Hệ thống khác")
+    next(iter(art9["fields"].values())).update(source="manual")
+    assert fields_corrected_by_person(Manifest.model_validate(data)) == 2
