@@ -296,3 +296,28 @@ def test_verify_fails_for_a_manual_art9_value_no_review_records(bundle: Path) ->
     failed = run("verify", str(bundle))
     assert failed.returncode == int(ExitCode.VERIFY_REVIEW), failed.stdout
     assert "no review records it" in failed.stdout
+
+
+def test_art9_values_read_from_the_header_follow_a_corrected_header_field(
+        bundle: Path, tmp_path: Path) -> None:
+    """The administrative paper's Art. 9 number/notation is read from its ND 30 header: when a
+    person corrects the number, the Art. 9 value follows in the same review (a person's value,
+    recorded as a change of its own) and verify accepts the record."""
+    before = manifest_of(bundle)
+    doc3 = before.documents[2]
+    notation = next(e.value for e in doc3.extraction if e.field == "code_notation")
+    done = apply(bundle, tmp_path, {"fields": [
+        {"file": DOC3, "field": "code_number", "value": "216"},
+        {"file": DOC3, "field": "code_notation", "confirm": True}]})
+    assert done.returncode == 0, done.stderr
+    after = manifest_of(bundle)
+    follows = after.documents[2].art9.number_notation  # type: ignore[union-attr]
+    reviewer = after.reviews[0].reviewer.full_name
+    assert (follows.value, follows.source, follows.entered_by, follows.needs_review) == (
+        f"216/{notation}", "manual", reviewer, False)
+    change = next(c for c in after.reviews[0].changes if c.field == "art9.number_notation")
+    assert (change.action, change.previous_value, change.value) == (
+        "correct", doc3.art9.number_notation.value, f"216/{notation}")  # type: ignore[union-attr]
+    verified = run("verify", str(bundle))
+    assert verified.returncode in VERIFIED, verified.stdout
+    assert f"review:{DOC3}:art9.number_notation" in verified.stdout

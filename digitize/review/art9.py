@@ -28,10 +28,14 @@ Rules (the contract ``save``, ``state``, ``check``, the page and the report shar
   saying what was accepted), the document no longer keeps the dossier open, its flag stays in
   the manifest and ``digitize verify`` lists the acceptance. While the owner's ID is not settled
   (a thing the page can fix), no such acceptance is taken.
+* **Values read from the header.** Art. 9 values the catalogue fills from the ND 30 header
+  (``header.issued_date`` …) follow a person's decision on those header fields in the same
+  review (``header_followers``), each as a change of its own in the review record.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,7 +52,7 @@ from digitize.extract.dossier import (
     result_code_parts,
 )
 from digitize.extract.reader import with_doubt_codes
-from digitize.manifest import DocumentEntry, Manifest, ReviewChange
+from digitize.manifest import Art9Value, DocumentEntry, Manifest, ReviewChange
 
 if TYPE_CHECKING:
     from digitize.extract.catalogue import Catalogue
@@ -200,3 +204,71 @@ def _code_for(template: str, parts: dict[str, object], current: str | None,
     if current is not None and current in candidates and current not in taken:
         return current
     return next((c for c in candidates if c not in taken), candidates[-1])
+
+
+# --- Art. 9 values read from the ND 30 header ------------------------------------------------
+_HEADER_KEYS = ("number_notation", "issued_date", "issuing_body", "summary", "valid_until",
+                "validity_scope", "paper_name")
+
+
+def header_followers(doc: DocumentEntry, header: list[ReviewChange], explicit: set[str],
+                     catalogue: Catalogue | None = None) -> list[ReviewChange]:
+    """The Art. 9 values the catalogue fills from header fields (``header.issued_date`` …)
+    that follow a person's decisions on those header fields in the same review: an Art. 9
+    value the review does not decide itself takes the settled header value, as a change of
+    its own in the review record (a corrected header value makes it a person's value).
+    Values whose header fields are not all settled are left for the person."""
+    block = doc.art9
+    if block is None or not header:
+        return []
+    paper_type = (catalogue or default_catalogue()).get(block.paper_type_key)
+    if paper_type is None:
+        return []
+    decided = {c.field: c for c in header if c.field}
+    entries = {e.field: (decided[e.field].value if e.field in decided else e.value,
+                         e.needs_review and e.field not in decided) for e in doc.extraction}
+    follows: list[ReviewChange] = []
+    for key in _HEADER_KEYS:
+        source = getattr(paper_type.art9, key, None)
+        name = f"art9.{key}"
+        if not source or not source.startswith("header.") or name in explicit:
+            continue
+        header_name = source.removeprefix("header.")
+        used = ("code_number", "code_year", "code_notation") \
+            if header_name == "number_notation" else (header_name,)
+        if not any(u in decided for u in used) or any(entries.get(u, (None, False))[1]
+                                                      for u in used):
+            continue
+        value = _header_value(header_name, entries)
+        current: Art9Value = getattr(block, key)
+        if value is None or (value == current.value and not current.needs_review):
+            continue
+        action = "confirm" if value == current.value else "correct"
+        follows.append(ReviewChange(
+            file=doc.file or "", action=action, field=name,
+            machine_value=current.value if current.source == "ocr" else None,
+            previous_value=current.value, value=value))
+    return follows
+
+
+def _header_value(name: str, entries: dict[str, tuple[str | None, bool]]) -> str | None:
+    """An Art. 9 value from header values as the extractor builds it (``FieldReader``)."""
+    from digitize.extract.values import sentence_case
+
+    def value(field: str) -> str | None:
+        return entries.get(field, (None, False))[0]
+
+    if name == "number_notation":
+        notation, number = value("code_notation"), value("code_number")
+        if not notation or not number:
+            return None
+        year = value("code_year")
+        return "/".join([number, *([year] if year else []), notation])
+    found = value(name)
+    if found is None:
+        return None
+    if name in ("organ_name", "type_name"):
+        return sentence_case(found)
+    if name == "issued_date" and not re.fullmatch(r"\d{4}-\d\d-\d\d", found):
+        return None
+    return found

@@ -67,6 +67,7 @@ from digitize.review.art9 import (
     config_gaps,
     fixable_gaps,
     gap_text,
+    header_followers,
     is_document_acceptance,
     recompute,
     value_kind,
@@ -146,6 +147,12 @@ def plan_changes(manifest: Manifest, corrections: Corrections,
             action = "confirm" if value == current else "correct"
         changes.append(ReviewChange(file=fix.file, action=action, field=fix.field,
                                     machine_value=machine, previous_value=current, value=value))
+    explicit = {(c.file, c.field) for c in changes}
+    for file, doc in docs.items():
+        header = [c for c in changes if c.file == file and c.field in HEADER_FIELDS + (
+            "code_year",)]
+        changes += header_followers(doc, header, {f for d, f in explicit if d == file and f},
+                                    catalogue)
     for decision in corrections.pages:
         doc = docs.get(decision.file)
         if doc is None:
