@@ -111,6 +111,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "action_confirm": ("xác nhận", "confirmed"),
     "action_correct": ("sửa", "corrected"),
     "action_accept": ("chấp nhận trang", "page accepted"),
+    "action_accept_document": ("chấp nhận khi chưa có mã kết quả số hóa",
+                               "accepted without a digitisation-result code"),
     "action_rescan": ("cần quét lại", "needs rescan"),
 }
 
