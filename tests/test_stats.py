@@ -548,8 +548,10 @@ def test_fields_a_reviewer_corrected_are_counted_once_each(sample_run, tmp_path:
     """R36: ``reviewed_fields`` counts the values a person corrected, from the review record
     of ``digitize review --apply`` (header fields and Art. 9 values alike), once per
     (file, field) over every review; confirmations are not corrections. Counted by hand:
-    review 1 corrects code_number, art9.owner_id (3rd paper) and art9.fields.child_sex (1st
-    paper) and confirms two values; review 2 corrects code_number again → 3."""
+    review 1 corrects code_number (to 215, what the Art. 9 number/notation already says),
+    art9.owner_id (3rd paper) and art9.fields.child_sex (1st paper) and confirms two values;
+    review 2 corrects code_number again (counted once) and so changes the Art. 9
+    number/notation read from that header field (216/…, a value of its own) → 4."""
     from tests.helpers_review import flagged_copy
 
     result, _ = sample_run
@@ -579,7 +581,7 @@ def test_fields_a_reviewer_corrected_are_counted_once_each(sample_run, tmp_path:
     assert stats.returncode == 0, stats.stderr
     data = json.loads(stats.stdout)
     assert data["excluded"] == [] and data["total"]["dossiers"] == 1
-    assert data["total"]["reviewed_fields"] == 3
+    assert data["total"]["reviewed_fields"] == 4
 
 
 def test_manual_art9_values_without_a_review_record_count_too(sample_run) -> None:  # type: ignore[no-untyped-def]
