@@ -114,8 +114,11 @@ def review_cmd(path: Path, corrections_path: Path | None, host: str, port: int,
     re-signed with that certificate, whose holder is recorded as the reviewer. Component PDFs
     are never changed. With --apply the format is
     {"fields": [{"file", "field", "value" | "confirm": true}], "pages": [{"file", "page",
-    "decision": "accept" | "rescan", "reason"}]}; exit 0 when applied, 111-114 otherwise
-    (nothing written).
+    "decision": "accept" | "rescan", "reason"}], "documents": [{"file", "decision":
+    "accept"}]} (a document accepted knowingly without a digitisation-result code when only
+    the configuration can give what is missing); exit 0 when applied, 111-114 otherwise
+    (nothing written). Art. 9 fields are "art9.<key>" and "art9.fields.<key>"; the profile's
+    extract.catalogue gives their kinds and the result-code template.
     """
     from digitize.profiles import load_profile
     from digitize.review.server import check_bind
@@ -127,12 +130,13 @@ def review_cmd(path: Path, corrections_path: Path | None, host: str, port: int,
     if corrections_path is not None:
         from digitize.report.build import open_reason_text
         from digitize.review import load_corrections, save_review
+        from digitize.review.check import masked_value
         from digitize.review.state import open_items
 
         corrections = load_corrections(corrections_path)
         signer = open_signer(profile.sign)
         try:
-            outcome = save_review(path, corrections, signer, verify)
+            outcome = save_review(path, corrections, signer, verify, extract=profile.extract)
         finally:
             signer.close()
         record = outcome.record
@@ -140,8 +144,10 @@ def review_cmd(path: Path, corrections_path: Path | None, host: str, port: int,
                           f"{len(record.changes)} decision(s) saved, manifest re-signed",
                           markup=False)
         for change in record.changes:
-            what = change.field or f"page {change.page}"
-            detail = f" → {change.value!r}" if change.action == "correct" else ""
+            what = change.field or (f"page {change.page}" if change.page else "document")
+            # personal ID numbers and dates of birth are masked on a console (R37 data)
+            shown = masked_value(change.field or "", change.value)
+            detail = f" → {shown!r}" if change.action == "correct" else ""
             out_console.print(escape_control(f"  {change.file} {what}: {change.action}{detail}"),
                               markup=False)
         items = open_items(outcome.manifest)
@@ -161,7 +167,8 @@ def review_cmd(path: Path, corrections_path: Path | None, host: str, port: int,
     signer = open_signer(profile.sign)
     try:
         app = ReviewApp(ReviewSettings(root=path, signer=signer, verify=verify,
-                                       allowed_hosts=frozenset(allowed_host), lang=lang))
+                                       allowed_hosts=frozenset(allowed_host), lang=lang,
+                                       extract=profile.extract))
         server = make_review_server(app, host, port, allow_remote=allow_remote)
         shown = f"[{host}]" if ":" in host else host
         err_console.print(f"Review page: http://{shown}:{server.server_port}/  "

@@ -228,9 +228,9 @@ def stats_cmd(paths: tuple[Path, ...], **raw: Any) -> None:
         raise click.BadParameter("--from is after --to", param_hint="--from")
     profile = load_cli_profile(opts.profile_name)
     settings = profile.stats
-    roots = stats_trust_roots(opts.trust, profile.sign.trust_roots, opts.allow_demo)
+    roots = stats_trust_roots(opts.trust, profile.sign.trust_roots)
     verify = not opts.no_verify
-    if verify and not roots:
+    if verify and not roots and not opts.allow_demo:
         err_console.print("digitize: notice: no trust root given: every bundle will fail the "
                           "trust check (use --trust ROOT.pem, DIGITIZE_TRUST_ROOTS or "
                           "sign.trust_roots in the profile)")

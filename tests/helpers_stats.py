@@ -3,6 +3,12 @@
 - ``issue_person(pki, label, name, cccd)``: one more personal certificate from the test PKI's
   CA (like the demo identity: a natural person, CCCD in UID, no revocation pointers) as a
   PKCS#12 file with the test password.
+- ``open_pkcs12_signer(path, roots)``: a signer on such a file. The password is put in the
+  environment for this one open: the signer reads an environment secret once and removes it
+  (``digitize.sign.secrets``), so each open needs it set again.
+- ``signing_clock(moment)``: PDF signatures made inside read their time as if the clock had
+  started at ``moment`` (a bundle of an earlier day; the certificates are valid then). Only the
+  signing time is moved: a clock in the past cannot be had otherwise in one test process.
 - ``PageSpec``/``DossierSpec`` and ``write_dossier``: a small dossier folder (scans written by
   Pillow through ``tests.helpers_images``; colour JPEGs carry the capture time in EXIF, gray PNG
   and bilevel G4 TIFF pages carry it as their file time) and its ``dossier.yaml``.
@@ -20,7 +26,8 @@ import json
 import os
 import shutil
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +43,46 @@ MM_PER_INCH = 25.4
 PAPER_MM = {"A4": (210, 297), "A3": (297, 420), "A5": (148, 210)}
 DPI = 200
 CHECKSUMS = "checksums.sha256"
+
+
+def open_pkcs12_signer(path: Path, roots: tuple[Path, ...]) -> Any:
+    """A PKCS#12 signer (PAdES B-B) on ``path``; the test password serves this open only."""
+    from digitize.models import PadesLevel
+    from digitize.settings import SigningSettings
+    from digitize.sign import open_signer
+
+    settings = SigningSettings(backend="pkcs12", pkcs12_path=str(path), level=PadesLevel.B_B,
+                               trust_roots=tuple(str(r) for r in roots))
+    variable = settings.pkcs12.password_env
+    os.environ[variable] = PFX_PASSWORD
+    try:
+        return open_signer(settings)
+    finally:
+        os.environ.pop(variable, None)  # already removed by the open, unless it failed early
+
+
+@contextmanager
+def signing_clock(moment: datetime | None) -> Iterator[None]:
+    """Inside, ``digitize.sign.pades`` reads the time as ``moment`` plus the time elapsed since
+    entering (None: the real clock). The signatures are real; only their time is moved."""
+    import digitize.sign.pades as pades
+
+    if moment is None:
+        yield
+        return
+    real = pades.datetime
+    shift = moment - real.now(UTC)
+
+    class Shifted(real):  # type: ignore[valid-type,misc]
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:
+            return real.now(tz) + shift
+
+    pades.datetime = Shifted  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        pades.datetime = real  # type: ignore[misc]
 
 
 def paper_px(paper: str, dpi: int = DPI) -> tuple[int, int]:

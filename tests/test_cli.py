@@ -15,7 +15,8 @@ from digitize.util import sha256_file
 from tests.conftest import SAMPLE_DOSSIER_2
 
 DIGITIZE = [sys.executable, "-m", "digitize"]
-COMMANDS = ["run", "verify", "profile", "exit-codes", "ingest", "deskew", "ocr", "package", "sign"]
+COMMANDS = ["run", "verify", "profile", "exit-codes", "ingest", "deskew", "ocr", "package", "sign",
+            "batch", "watch", "report", "review", "stats", "purge"]
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -28,6 +29,15 @@ def test_every_command_has_help(command: str) -> None:
     done = _run(command, "--help")
     assert done.returncode == 0, done.stderr
     assert "Usage:" in done.stdout
+
+
+def test_the_command_list_is_the_one_tested() -> None:
+    """A new command gets its help checked too: the top-level list is exactly COMMANDS."""
+    done = _run("--help")
+    assert done.returncode == 0, done.stderr
+    shown = {line.split()[0] for line in done.stdout.split("Commands:", 1)[1].splitlines()
+             if line.startswith("  ") and not line.startswith("   ")}
+    assert shown == set(COMMANDS)
 
 
 @pytest.mark.slow

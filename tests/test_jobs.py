@@ -260,18 +260,20 @@ def test_dead_page_pool_is_replaced_and_the_next_job_runs(
 
 # --- one policy for a new bundle that fails verification ---------------------------------------
 def test_untrusted_signer_bundle_is_moved_aside(
-    tmp_path: Path, demo_signer: SerialSignerHandle
+    tmp_path: Path, vn_pki: PkiServices, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A station that does not trust its own signer (no trust root, and a profile that does
-    not sign as DEMO, so the DEMO root is not trusted either): the bundle is complete but
-    unverifiable here — moved aside, never under its final name; a person must fix the
-    station (exit 63, not retryable)."""
+    """A station that does not trust its own signer (a real certificate, no trust root): the
+    bundle is complete but unverifiable here — moved aside, never under its final name; a
+    person must fix the station (exit 63, not retryable). (A DEMO-signing station trusts its
+    own demo root, so the signer here is a test-PKI person.)"""
     out = tmp_path / "out"
-    not_demo = PROFILE.model_copy(
-        update={"sign": PROFILE.sign.model_copy(update={"backend": "pkcs12"})}
-    )
-    ctx = _context(demo_signer, trust_roots=(), profile=not_demo)
-    outcome = run_job(_job(write_tiny_dossier(tmp_path / "in", "hs-trust", 7), out), ctx)
+    monkeypatch.setenv("DIGITIZE_PKCS12_PASSWORD", PFX_PASSWORD)
+    signer = SerialSignerHandle(lambda: open_signer(_pkcs12(vn_pki, "hoa")))
+    ctx = _context(signer, trust_roots=())
+    try:
+        outcome = run_job(_job(write_tiny_dossier(tmp_path / "in", "hs-trust", 7), out), ctx)
+    finally:
+        signer.close()
     assert (outcome.kind, outcome.retryable) == ("station_fault", False)
     assert outcome.exit_code == ExitCode.VERIFY_TRUST
     assert outcome.error_type == "UntrustedError" and "fails verification" in outcome.error

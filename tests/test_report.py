@@ -61,7 +61,8 @@ def reviewed(sample_run, tmp_path_factory: pytest.TempPathFactory) -> Path:  # t
     bundle = flagged_copy(result.bundle_path, tmp_path_factory.mktemp("report"))
     corrections = bundle.parent / "c.json"
     corrections.write_text(json.dumps({
-        "fields": [{"file": DOC3, "field": "code_number", "value": "215"}],
+        "fields": [{"file": DOC3, "field": "code_number", "value": "215"},
+                   {"file": DOC3, "field": "art9.owner_id", "value": "000.00.12.H62"}],
         "pages": [{"file": DOC3, "page": 2, "decision": "rescan",
                    "reason": "góc phải <bị> gấp"}]}, ensure_ascii=False), encoding="utf-8")
     done = run("review", str(bundle), "--apply", str(corrections))
@@ -110,9 +111,33 @@ def test_every_field_value_is_in_the_report(reviewed: Path, report_html: str) ->
     values = [e.value for d in manifest.documents for e in d.extraction]
     assert values and all(value in text for value in values)
     assert "2l5" in text  # the machine reading stays beside the person's value
+    # the Art. 9 block of every paper (R37): each value read, shown in full (not masked)
+    art9 = [(d, v) for d in manifest.documents if d.art9 is not None
+            for v in (*d.art9.values().values(), *d.art9.fields.values())]
+    read = [v.value for _, v in art9 if v.value is not None]
+    assert len(read) > 10 and all(value in text for value in read)
+    # one crop per value with a place on a page of its component: header fields and Art. 9
     crops = [a for tag, a in parse(report_html).tags
              if tag == "img" and "crop" in (a.get("class") or "")]
-    assert len(crops) == sum(1 for d in manifest.documents for e in d.extraction if e.bbox)
+    with_box = sum(1 for d in manifest.documents for e in d.extraction if e.bbox)
+    with_box += sum(1 for d, v in art9 if v.bbox and v.page in {p.page_index for p in d.pages})
+    assert len(crops) == with_box
+
+
+def test_art9_block_with_source_who_entered_and_doubts_in_plain_words(
+        reviewed: Path, report_html: str) -> None:
+    """Issue 19: per paper the Art. 9 values with their source, who entered a manual value,
+    why the machine doubted a value, and why there is no result code, in plain Vietnamese."""
+    manifest = Manifest.model_validate(json.loads((reviewed / MANIFEST_FILE).read_bytes()))
+    reviewer = manifest.reviews[0].reviewer.full_name
+    text = " ".join(parse(report_html).text)
+    assert "Dữ liệu theo Điều 9 Thông tư 01/2023" in text
+    assert f"người nhập: {reviewer}" in text  # the owner ID typed at review (R36)
+    assert "nguồn: người nhập" in text
+    assert "máy nghi ngờ: chưa đọc được" in text  # an unread value, in words
+    assert "chưa cấu hình mã loại giấy tờ (extract.catalogue.codes)" in text
+    assert "Chưa lập được mã kết quả số hóa" in text  # result_code_missing, in words
+    assert "no digitisation-result code" not in text  # not the manifest's English message
 
 
 def test_no_external_url_script_or_font(report_html: str) -> None:

@@ -44,6 +44,13 @@ pytestmark = [
 ]
 
 
+def _verify_demo_too(path: Path):  # type: ignore[no-untyped-def]
+    """The test bundles are signed with the DEMO identity: verify as ``--allow-demo`` does."""
+    from digitize.verify import verify_bundle
+
+    return verify_bundle(path, allow_demo=True)
+
+
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     if args and args[0] == "verify":  # the bundle is signed with the DEMO identity
         args = ("verify", "--allow-demo", *args[1:])
@@ -69,10 +76,9 @@ def server(dossier: Path) -> Iterator[str]:
     from digitize.review.server import make_review_server
     from digitize.settings import SigningSettings
     from digitize.sign import open_signer
-    from digitize.verify import verify_bundle
 
     signer = open_signer(SigningSettings())
-    app = ReviewApp(ReviewSettings(root=dossier.parent, signer=signer, verify=verify_bundle,
+    app = ReviewApp(ReviewSettings(root=dossier.parent, signer=signer, verify=_verify_demo_too,
                                    allowed_hosts=frozenset()))
     httpd = make_review_server(app, "127.0.0.1", 0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -160,15 +166,26 @@ def test_review_with_the_keyboard_then_verify(dossier: Path, server: str, browse
     def active_id() -> str:
         return browser.switch_to.active_element.get_attribute("id") or ""
 
-    # Tab from the top of the page to the first value to confirm.
-    first = f"value-{ordinal}-{steps[0][0]}"
+    def tab_to(wanted: str, limit: int = 300) -> None:
+        for _ in range(limit):
+            if active_id() == wanted:
+                return
+            browser.switch_to.active_element.send_keys(Keys.TAB)
+        assert active_id() == wanted
+
     body = browser.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.TAB)
-    for _ in range(60):
-        if active_id() == first:
-            break
-        browser.switch_to.active_element.send_keys(Keys.TAB)
-    assert active_id() == first
+    # The component has no digitisation-result code: the starter catalogue has no paper-type
+    # codes, which the page says in plain words; the clerk accepts it knowingly (Space).
+    accept_doc = f"accept-doc-{ordinal}"
+    section = browser.find_element(By.ID, f"doc-{ordinal}").find_element(By.XPATH, "..")
+    assert "chưa cấu hình mã loại giấy tờ (extract.catalogue.codes)" in section.text
+    tab_to(accept_doc)
+    browser.switch_to.active_element.send_keys(Keys.SPACE)
+    assert browser.find_element(By.ID, accept_doc).is_selected()
+    # Tab on to the first value to confirm.
+    first = f"value-{ordinal}-{steps[0][0]}"
+    tab_to(first)
     for index, field, typed in steps:
         box_id = f"value-{ordinal}-{index}"
         assert active_id() == box_id, (field, active_id())
@@ -189,12 +206,25 @@ def test_review_with_the_keyboard_then_verify(dossier: Path, server: str, browse
             assert browser.find_element(By.ID, f"{box_id}-status").text == "Đã sửa"
         else:
             box.send_keys(Keys.TAB, Keys.TAB)  # past its confirm box to the next value
+    # The owner's identifier (Art. 9, not printed on an administrative paper): typed in. A
+    # personal ID must have exactly 12 digits (R39): 11 are refused in place.
+    owner_box = browser.find_element(
+        By.XPATH, f"//section[@aria-labelledby='doc-{ordinal}']"
+                  "//label[span[text()='art9.owner_id']]").get_attribute("for")
+    tab_to(owner_box)
+    box = browser.switch_to.active_element
+    personal = box.get_attribute("data-kind") == "personal_id"
+    owner = "025190000012" if personal else "000.00.12.H62"
+    if personal:
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(owner[:11], Keys.ENTER)
+        assert active_id() == owner_box and box.get_attribute("aria-invalid") == "true"
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(owner, Keys.ENTER)
+    assert box.get_attribute("aria-invalid") == "false"
+    assert browser.find_element(By.ID, f"{owner_box}-status").text == "Đã sửa"
     # After the values come the page decisions: Tab on to the first page's, and accept it.
-    for _ in range(10):
-        if active_id().startswith("decision-"):
-            break
-        browser.switch_to.active_element.send_keys(Keys.TAB)
-    assert active_id() == f"decision-{ordinal}-1-none", active_id()
+    tab_to(f"decision-{ordinal}-1-none")
     browser.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
     assert browser.find_element(By.ID, f"decision-{ordinal}-1-accept").is_selected()
     if shots:
@@ -218,6 +248,12 @@ def test_review_with_the_keyboard_then_verify(dossier: Path, server: str, browse
     assert entry.source == "manual" and entry.machine_value is not None
     assert entry.reviewed_by == manifest.reviews[-1].reviewer.full_name
     assert any(c.action == "accept" and c.page == 1 for c in manifest.reviews[-1].changes)
+    # R36: the owner's identifier a person typed, and who; the acceptance without a code
+    assert doc.art9 is not None
+    assert (doc.art9.owner_id.value, doc.art9.owner_id.source, doc.art9.owner_id.entered_by) \
+        == (owner, "manual", manifest.reviews[-1].reviewer.full_name)
+    assert f"review:{file}:art9.owner_id" in verified.stdout
+    assert f"PASS review:{file}:accepted" in verified.stdout
 
     if shots:
         report = tmp_path / "report.html"

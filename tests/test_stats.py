@@ -28,7 +28,6 @@ from typing import Any
 
 import pytest
 
-from digitize.models import PadesLevel
 from digitize.pipeline import run_dossier
 from digitize.profiles import load_profile
 from digitize.settings import SigningSettings, StatsSettings
@@ -38,13 +37,15 @@ from digitize.stats.export import to_csv, to_json_data, to_xlsx
 from digitize.stats.html import to_html
 from digitize.util import VN_TZ
 from tests import helpers_pki
-from tests.helpers_pki import PFX_PASSWORD, PkiServices
+from tests.helpers_pki import PkiServices
 from tests.helpers_stats import (
     DossierSpec,
     PageSpec,
     issue_person,
+    open_pkcs12_signer,
     raw_manifest,
     resign_manifest,
+    signing_clock,
     tamper_copy,
     write_dossier,
     zip_copy,
@@ -70,25 +71,33 @@ class Built:
     roots: tuple[Path, ...]  # the test PKI root (trusted)
 
 
-def _spec_pages(now: datetime) -> dict[str, DossierSpec]:
-    t = lambda minutes: now - timedelta(minutes=minutes)  # noqa: E731
+# When each dossier was signed (its scans were captured the minutes of KNOWN before): B1..B3
+# on earlier days, so the bundles fall on other days and months; the rest now.
+SIGNED_EARLIER = {"B1": JAN - timedelta(minutes=30), "B2": FEB_B2 - timedelta(minutes=30),
+                  "B3": FEB_B3 - timedelta(minutes=30)}
+
+
+def _spec_pages(base: dict[str, datetime]) -> dict[str, DossierSpec]:
+    def t(name: str, minutes: int) -> datetime:
+        return base[name] - timedelta(minutes=minutes)
+
     return {
         "B1": DossierSpec("000.00.12.H62-260115-0001", "1.001612", O1, (
-            (PageSpec("rgb", "A4", t(180)), PageSpec("rgb", "A4", t(179))),
-            (PageSpec("gray", "A3", t(175)),),
+            (PageSpec("rgb", "A4", t("B1", 180)), PageSpec("rgb", "A4", t("B1", 179))),
+            (PageSpec("gray", "A3", t("B1", 175)),),
         ), seed=10),
         "B2": DossierSpec("000.00.12.H62-260203-0002", "1.000001", O1, (
-            (PageSpec("rgb", "A4", t(95), note_slip=True),),
+            (PageSpec("rgb", "A4", t("B2", 95), note_slip=True),),
         ), seed=20),
         "B3": DossierSpec("000.00.15.H62-260210-0003", "1.001612", O2, (
-            (PageSpec("bilevel", "A5", t(61)),),
+            (PageSpec("bilevel", "A5", t("B3", 61)),),
             (),
         ), seed=30),
         "B4": DossierSpec("HS-2026-0004", INJECTION, None, (
-            (PageSpec("rgb", "A4", t(15)),),
+            (PageSpec("rgb", "A4", t("B4", 15)),),
         ), seed=40),
         "B8": DossierSpec("DEMO-0008", "1.001612", O1, (
-            (PageSpec("rgb", "A4", t(5)),),
+            (PageSpec("rgb", "A4", t("B8", 5)),),
         ), seed=80),
     }
 
@@ -116,16 +125,15 @@ KNOWN: dict[str, dict[str, Any]] = {
 @pytest.fixture(scope="module")
 def built(vn_pki: PkiServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     root = tmp_path_factory.mktemp("stats")
-    old = os.environ.get("DIGITIZE_PKCS12_PASSWORD")
-    os.environ["DIGITIZE_PKCS12_PASSWORD"] = PFX_PASSWORD
     now = datetime.now(VN_TZ).replace(microsecond=0)
     p12 = {"hoa": vn_pki.pkcs12_path("hoa"), "en": vn_pki.pkcs12_path("en"),
            "chau": issue_person(vn_pki, "chau", NAMES["chau"], "001190000009")}
-    signers = {who: open_signer(SigningSettings(
-        backend="pkcs12", pkcs12_path=str(path), level=PadesLevel.B_B,
-        trust_roots=(str(vn_pki.root_cert),))) for who, path in p12.items()}
+    # one open per identity, each with its own password in the environment (read once)
+    signers = {who: open_pkcs12_signer(path, (vn_pki.root_cert,)) for who, path in p12.items()}
     signers["demo"] = open_signer(SigningSettings(backend="demo"))
-    specs = _spec_pages(now)
+    base = {name: SIGNED_EARLIER.get(name, now) for name in ("B1", "B2", "B3", "B4", "B8")}
+    base["B5"] = base["B3"]  # the same scans, digitised again now
+    specs = _spec_pages(base)
     dossiers = root / "dossiers"
     out = root / "bundles"
     bundles: dict[str, Path] = {}
@@ -134,7 +142,10 @@ def built(vn_pki: PkiServices, tmp_path_factory: pytest.TempPathFactory) -> Iter
                           ("B8", "demo")):
             folder = write_dossier(dossiers, specs[name])
             profile = load_profile(None, {"name": f"buu-dien-{who}", "pipeline": {"workers": 1}})
-            result = run_dossier(folder, out, profile=profile, signer=signers[who])
+            # a bundle of an earlier day: its PDFs signed then, its manifest dated that day
+            # below (verify requires the manifest to be made after the PDFs were signed)
+            with signing_clock(SIGNED_EARLIER.get(name)):
+                result = run_dossier(folder, out, profile=profile, signer=signers[who])
             bundles[name] = result.bundle_path
         # B5: the same dossier as B3 digitised again (a re-do), later than B3.
         redo = run_dossier(dossiers / specs["B3"].code, root / "redo",
@@ -163,14 +174,10 @@ def built(vn_pki: PkiServices, tmp_path_factory: pytest.TempPathFactory) -> Iter
     finally:
         for signer in signers.values():
             signer.close()
-        if old is None:
-            os.environ.pop("DIGITIZE_PKCS12_PASSWORD", None)
-        else:
-            os.environ["DIGITIZE_PKCS12_PASSWORD"] = old
     known = {}
     for name, facts in KNOWN.items():
         raw = raw_manifest(bundles[name])
-        captured_docs = [[now - timedelta(minutes=m) for m in doc] for doc in
+        captured_docs = [[base[name] - timedelta(minutes=m) for m in doc] for doc in
                          facts["docs_captured"]]
         signed = [datetime.fromisoformat(d["signature"]["signed_at"])
                   for d in raw["documents"] if d.get("signature")]
@@ -293,13 +300,14 @@ def test_period_is_inclusive_and_redo_status_comes_from_all_bundles(built: Built
 
 
 def test_demo_bundles_count_only_when_allowed(built: Built) -> None:
-    roots = stats_trust_roots(built.roots, (), allow_demo=True)
-    assert len(roots) == 2  # the test root and this machine's demo root
+    roots = stats_trust_roots(built.roots, ())
+    assert roots == built.roots  # the demo root is never added: allow_demo decides
     report = _report(built, trust=TrustOptions(roots=roots, allow_demo=True, lang="en"))
     assert report.demo_bundles == 1
     assert report.main.total.dossiers == 6
     assert [Path(e.path) for e in report.excluded] == [built.bundles["B6"]]
-    assert stats_trust_roots(built.roots, (), allow_demo=False) == built.roots
+    without = _report(built, trust=TrustOptions(roots=roots, lang="en"))
+    assert without.demo_bundles == 0 and without.main.total.dossiers == 5
 
 
 def test_no_trust_roots_excludes_everything(built: Built) -> None:
@@ -534,3 +542,58 @@ def test_cli_choices_are_the_library_keys() -> None:
     from digitize.stats import GROUP_KEYS
 
     assert GROUP_CHOICES == GROUP_KEYS
+
+
+def test_fields_a_reviewer_corrected_are_counted_once_each(sample_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """R36: ``reviewed_fields`` counts the values a person corrected, from the review record
+    of ``digitize review --apply`` (header fields and Art. 9 values alike), once per
+    (file, field) over every review; confirmations are not corrections. Counted by hand:
+    review 1 corrects code_number (to 215, what the Art. 9 number/notation already says),
+    art9.owner_id (3rd paper) and art9.fields.child_sex (1st paper) and confirms two values;
+    review 2 corrects code_number again (counted once) and so changes the Art. 9
+    number/notation read from that header field (216/…, a value of its own) → 4."""
+    from tests.helpers_review import flagged_copy
+
+    result, _ = sample_run
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle = flagged_copy(result.bundle_path, out)
+    code = bundle.name
+    doc1, doc3 = f"{code}.001.pdf", f"{code}.003.pdf"
+    reviews = [
+        {"fields": [{"file": doc3, "field": "code_number", "value": "215"},
+                    {"file": doc3, "field": "code_notation", "confirm": True},
+                    {"file": doc3, "field": "art9.owner_id", "value": "000.00.12.H62"},
+                    {"file": doc1, "field": "art9.fields.child_sex", "value": "Nữ"},
+                    {"file": doc1, "field": "art9.fields.child_hometown", "confirm": True}]},
+        {"fields": [{"file": doc3, "field": "code_number", "value": "216"}]},
+    ]
+    for number, corrections in enumerate(reviews):
+        path = tmp_path / f"c{number}.json"
+        path.write_text(json.dumps(corrections, ensure_ascii=False), encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "digitize", "review", str(bundle),
+                               "--apply", str(path)], capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr
+    stats = subprocess.run([sys.executable, "-m", "digitize", "stats", str(out), "--allow-demo",
+                            "--no-index", "--json"], capture_output=True, text=True,
+                           timeout=600)
+    assert stats.returncode == 0, stats.stderr
+    data = json.loads(stats.stdout)
+    assert data["excluded"] == [] and data["total"]["dossiers"] == 1
+    assert data["total"]["reviewed_fields"] == 4
+
+
+def test_manual_art9_values_without_a_review_record_count_too(sample_run) -> None:  # type: ignore[no-untyped-def]
+    """A value another system entered by hand (``source: manual``, no review record) is a
+    correction by a person as well: here one Art. 9 value and one template field → 2."""
+    from digitize.manifest import Manifest
+    from digitize.stats.facts import fields_corrected_by_person
+
+    result, _ = sample_run
+    data = json.loads((result.bundle_path / "manifest.json").read_bytes())
+    assert fields_corrected_by_person(Manifest.model_validate(data)) == 0
+    art9 = data["documents"][0]["art9"]
+    art9["owner_id"].update(value="025190000012", source="manual", entered_by="Hệ thống khác")
+    next(iter(art9["fields"].values())).update(source="manual")
+    assert fields_corrected_by_person(Manifest.model_validate(data)) == 2

@@ -168,7 +168,6 @@ def _result_codes(
     settings: ExtractSettings,
 ) -> tuple[dict[int, str], dict[int, list[Flag]]]:
     template = settings.catalogue.result_code_template
-    wanted = {name for _, name, _, _ in string.Formatter().parse(template) if name}
     codes: dict[int, str] = {}
     flags: dict[int, list[Flag]] = {}
     running: dict[str, int] = {}
@@ -176,21 +175,10 @@ def _result_codes(
         block = blocks.get(document.doc_ordinal)
         if block is None or document.file is None:
             continue
-        parts: dict[str, object] = {
-            "owner_id": _trusted(block.owner_id),
-            "procedure_code": facts.procedure_code,
-            "paper_type_code": block.paper_type_code.value,
-            "dossier_code": facts.dossier_code,
-            "ordinal": document.doc_ordinal,
-        }
-        missing = sorted(k for k in wanted - {"n"} if parts.get(k) in (None, ""))
+        parts = result_code_parts(block, document.doc_ordinal, facts)
+        missing = missing_result_code_parts(template, parts)
         if missing:
-            flags[document.doc_ordinal] = [
-                make_flag(
-                    "result_code_missing",
-                    "no digitisation-result code: " + ", ".join(_WHY[k] for k in missing),
-                )
-            ]
+            flags[document.doc_ordinal] = [result_code_flag(missing)]
             continue
         prefix = template.split("{n")[0].format(**parts, n=0) if "{n" in template else ""
         running[prefix] = running.get(prefix, 0) + 1
@@ -198,13 +186,46 @@ def _result_codes(
     return codes, flags
 
 
-_WHY = {
+# Why a part of the result code is missing (the flag's message names each; a review reads
+# them back with ``missing_parts_in``).
+RESULT_CODE_WHY = {
     "owner_id": "the owner's ID is not read or needs review",
     "procedure_code": "the dossier has no procedure code (dossier.yaml procedure_code)",
     "paper_type_code": "the paper type has no code (extract.catalogue.codes)",
     "dossier_code": "no dossier code",
     "ordinal": "no ordinal",
 }
+
+
+def result_code_parts(block: Art9Block, ordinal: int, facts: DossierFacts) -> dict[str, object]:
+    """The values the result-code template may use (None where missing or still doubtful);
+    the running number ``n`` is the caller's."""
+    return {
+        "owner_id": _trusted(block.owner_id),
+        "procedure_code": facts.procedure_code,
+        "paper_type_code": block.paper_type_code.value,
+        "dossier_code": facts.dossier_code,
+        "ordinal": ordinal,
+    }
+
+
+def missing_result_code_parts(template: str, parts: dict[str, object]) -> list[str]:
+    """The placeholders of ``template`` (but ``n``) that ``parts`` does not fill, sorted."""
+    wanted = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    return sorted(k for k in wanted - {"n"} if parts.get(k) in (None, ""))
+
+
+def result_code_flag(missing: Sequence[str]) -> Flag:
+    """The review flag of a document that gets no result code, naming why."""
+    return make_flag(
+        "result_code_missing",
+        "no digitisation-result code: " + ", ".join(RESULT_CODE_WHY[k] for k in missing),
+    )
+
+
+def missing_parts_in(flag: Flag) -> list[str]:
+    """The parts a ``result_code_missing`` flag names (read back from its message)."""
+    return [key for key, why in RESULT_CODE_WHY.items() if why in flag.message]
 
 
 def _trusted(value: Art9Value) -> str | None:

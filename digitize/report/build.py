@@ -23,12 +23,28 @@ from digitize.manifest import (
     ReviewRecord,
 )
 from digitize.models import BBox, Flag, FrozenModel
+from digitize.review.art9 import (
+    CATALOGUE_VALUES,
+    config_gaps,
+    document_acceptances,
+    fixable_gaps,
+    gap_text,
+    value_kind,
+)
 from digitize.review.save import read_manifest
 from digitize.review.state import OpenItem, document_art9, open_items, page_decisions
-from digitize.review.texts import field_label, flag_text, severity_text, ui
+from digitize.review.texts import (
+    doubt_text,
+    field_label,
+    flag_text,
+    severity_text,
+    source_text,
+    ui,
+)
 from digitize.util import vn_now
 
 if TYPE_CHECKING:
+    from digitize.extract.catalogue import Catalogue
     from digitize.verify import VerifyReport
 
 REPORT_VERSION = "1"
@@ -83,6 +99,14 @@ class ReportField(FrozenModel):
     machine_value: str | None = None
     reviewed_by: str | None = None
     reviewed_at: datetime | None = None
+    # Art. 9 values: the kind of value (its format rule), whether a person may change it,
+    # who entered a manual value, and why the machine doubted it (plain words).
+    kind: str | None = None
+    editable: bool = True
+    source_text: str | None = None
+    entered_by: str | None = None
+    doubts: str | None = None
+    note: str | None = None
 
 
 class ReportSignature(FrozenModel):
@@ -108,6 +132,15 @@ class ReportDocument(FrozenModel):
     fields: tuple[ReportField, ...] = ()
     art9: tuple[ReportField, ...] = ()
     originals: tuple[str, ...] = ()
+    # Art. 9: the paper type, the digitisation-result code, and what only the configuration
+    # can give (plain words); a knowing acceptance without a result code, when there is one.
+    paper_type_key: str | None = None
+    result_code: str | None = None
+    config_gaps: tuple[str, ...] = ()
+    owner_unsettled: bool = False  # the result code also waits for the owner's ID
+    accepted_by: str | None = None
+    accepted_at: datetime | None = None
+    accepted_reason: str | None = None
 
 
 class ReportCheck(FrozenModel):
@@ -141,9 +174,11 @@ class DossierReport(FrozenModel):
 
 
 def build_report(bundle: Path, verify_report: VerifyReport | None, lang: str = "vi",
-                 manifest: Manifest | None = None) -> DossierReport:
+                 manifest: Manifest | None = None, catalogue: Catalogue | None = None
+                 ) -> DossierReport:
     """The report of a bundle folder; ``verify_report`` from ``verify_bundle`` (the caller's
-    trust decision), or None to leave verification out."""
+    trust decision), or None to leave verification out. ``catalogue`` gives the kinds of the
+    Art. 9 template fields (default: the starter catalogue)."""
     if manifest is None:
         manifest, _ = read_manifest(bundle)
     language: Literal["vi", "en"] = "en" if lang == "en" else "vi"
@@ -170,7 +205,8 @@ def build_report(bundle: Path, verify_report: VerifyReport | None, lang: str = "
         needs_review=bool(items),
         open_reasons=tuple(open_reason_text(item, language) for item in items),
         flags=tuple(_flag(f, language) for f in manifest.flags),
-        documents=tuple(_document(bundle, manifest, doc, language) for doc in manifest.documents),
+        documents=tuple(_document(bundle, manifest, doc, language, catalogue)
+                        for doc in manifest.documents),
     )
 
 
@@ -182,6 +218,9 @@ def open_reason_text(item: OpenItem, lang: str) -> str:
             f" ({page.strip()})" if page else "")
     if item.kind == "rescan":
         return ui("open_rescan", lang, file=file, page=item.page, reason=item.reason or "")
+    if item.kind == "config":
+        return ui("open_config", lang, file=file,
+                  gaps="; ".join(gap_text(g, lang) for g in item.gaps))
     assert item.flag is not None
     return ui("open_flag", lang, file=file, page=page, message=flag_text(item.flag, lang))
 
@@ -192,10 +231,12 @@ def _flag(flag: Flag, lang: str) -> ReportFlag:
                       text=flag_text(flag, lang), detail=flag.message)
 
 
-def _document(bundle: Path, manifest: Manifest, doc: DocumentEntry, lang: str) -> ReportDocument:
+def _document(bundle: Path, manifest: Manifest, doc: DocumentEntry, lang: str,
+              catalogue: Catalogue | None) -> ReportDocument:
     fields = tuple(_entry_field(e, lang) for e in doc.extraction)
-    art9 = tuple(_art9_field(name, item, manifest, doc.file or "", lang)
+    art9 = tuple(_art9_field(name, item, manifest, doc, lang, catalogue)
                  for name, item in document_art9(doc))
+    acceptance = document_acceptances(manifest).get(doc.file or "")
     decisions = page_decisions(manifest)
     stamp_box = None
     if doc.file and doc.pages and any(f.code in _STAMP_FLAGS for f in doc.flags):
@@ -245,6 +286,13 @@ def _document(bundle: Path, manifest: Manifest, doc: DocumentEntry, lang: str) -
         flags=tuple(_flag(f, lang) for f in doc.flags if f.page is None),
         pages=tuple(pages), fields=fields, art9=art9,
         originals=tuple(o.file for o in (*doc.originals, *doc.masters)),
+        paper_type_key=doc.art9.paper_type_key if doc.art9 else None,
+        result_code=doc.digitization_result_code,
+        config_gaps=tuple(gap_text(g, lang) for g in config_gaps(doc)),
+        owner_unsettled=bool(fixable_gaps(doc)),
+        accepted_by=acceptance.reviewer if acceptance else None,
+        accepted_at=acceptance.reviewed_at if acceptance else None,
+        accepted_reason=acceptance.change.reason if acceptance else None,
     )
 
 
@@ -268,9 +316,10 @@ def _entry_field(entry: ExtractionEntry, lang: str) -> ReportField:
     )
 
 
-def _art9_field(name: str, item: dict[str, Any], manifest: Manifest, file: str,
-                lang: str) -> ReportField:
+def _art9_field(name: str, item: dict[str, Any], manifest: Manifest, doc: DocumentEntry,
+                lang: str, catalogue: Catalogue | None) -> ReportField:
     """An Art. 9 value; who confirmed or entered it comes from the review records."""
+    file = doc.file or ""
     by = at = machine = None
     for record in manifest.reviews:
         for change in record.changes:
@@ -282,9 +331,13 @@ def _art9_field(name: str, item: dict[str, Any], manifest: Manifest, file: str,
     box = tuple(int(v) for v in raw_box) if raw_box and len(raw_box) == 4 else None
     source = str(item.get("source") or "ocr")
     needs = bool(item.get("needs_review"))
+    doubts = [str(d) for d in item.get("doubts") or ()]
     return ReportField(
         name=name, label=field_label(name, lang), value=None if value is None else str(value),
         page=item.get("page"), bbox=box, confidence=item.get("confidence"), source=source,
         needs_review=needs, state=_state(needs, source, machine, by),  # type: ignore[arg-type]
         machine_value=machine, reviewed_by=by, reviewed_at=at,
+        kind=value_kind(doc, name, catalogue), editable=name not in CATALOGUE_VALUES,
+        source_text=source_text(source, lang), entered_by=item.get("entered_by"),
+        doubts=doubt_text(doubts, lang) if needs and doubts else None, note=item.get("note"),
     )

@@ -79,6 +79,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "fields": ("Thông tin trích xuất", "Extracted fields"),
     "art9": ("Dữ liệu theo Điều 9 Thông tư 01/2023", "Art. 9 data (Circular 01/2023)"),
     "field": ("Trường", "Field"),
+    "paper_type": ("Loại giấy tờ", "Paper type"),
+    "result_code": ("Mã kết quả số hóa", "Digitisation-result code"),
+    "no_result_code": ("chưa có", "none yet"),
+    "config_gaps": ("Cấu hình còn thiếu (người rà soát không sửa được)",
+                    "Missing from the configuration (a reviewer cannot fix it)"),
+    "source": ("nguồn", "source"),
+    "entered_by": ("người nhập", "entered by"),
+    "doubt": ("máy nghi ngờ", "machine's doubt"),
     "value": ("Giá trị", "Value"),
     "confidence": ("Độ tin cậy", "Confidence"),
     "state": ("Tình trạng", "State"),
@@ -103,6 +111,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "action_confirm": ("xác nhận", "confirmed"),
     "action_correct": ("sửa", "corrected"),
     "action_accept": ("chấp nhận trang", "page accepted"),
+    "action_accept_document": ("chấp nhận khi chưa có mã kết quả số hóa",
+                               "accepted without a digitisation-result code"),
     "action_rescan": ("cần quét lại", "needs rescan"),
 }
 

@@ -5,6 +5,8 @@ copy and the extracted data; R36: values a person enters are recorded as manual)
 * ``corrections`` — the decisions of one review (the page's form, ``--apply`` JSON);
 * ``values`` — the format of each kind of value (dates, số, ký hiệu, text);
 * ``state`` — what still needs a person (``open_items``), page decisions;
+* ``art9`` — the Art. 9 block at review: what a person may change, what is recomputed after
+  (flags, the digitisation-result code), knowing acceptance without a result code;
 * ``save`` — ``save_review``: apply, re-sign with the reviewer's signer, swap atomically;
 * ``check`` — the review checks ``digitize verify`` runs;
 * ``render`` — page images and crops from the signed PDFs (shared with the report);

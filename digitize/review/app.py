@@ -43,12 +43,18 @@ from digitize.manifest import MANIFEST_FILE
 from digitize.report.build import DossierReport, ReportDocument, ReportField, build_report
 from digitize.report.html import TEXT as REPORT_TEXT
 from digitize.report.html import display_time
-from digitize.review.corrections import Corrections, FieldCorrection, PageCorrection
+from digitize.review.corrections import (
+    Corrections,
+    DocumentCorrection,
+    FieldCorrection,
+    PageCorrection,
+)
 from digitize.review.render import PageRenderer
 from digitize.review.save import read_manifest, save_review
 from digitize.review.state import open_items
 from digitize.review.texts import field_label, ui
 from digitize.review.values import rule_for
+from digitize.settings import ExtractSettings
 from digitize.util import sha256_bytes
 
 if TYPE_CHECKING:
@@ -70,6 +76,9 @@ class ReviewSettings:
     verify: Callable[[Path], VerifyReport]
     allowed_hosts: frozenset[str]  # "host:port" values accepted in the Host header
     lang: str = "vi"
+    # the reviewer's profile: the paper-type catalogue (kinds of Art. 9 fields) and the
+    # result-code template a correction of Art. 9 values rebuilds codes with
+    extract: ExtractSettings = field(default_factory=ExtractSettings)
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
 
@@ -79,6 +88,9 @@ class ReviewApp:
     def __init__(self, settings: ReviewSettings) -> None:
         self.settings = settings
         self.renderer = PageRenderer()
+        from digitize.extract.catalogue import load_catalogue
+
+        self.catalogue = load_catalogue(settings.extract.catalogue)
         self._save_lock = threading.Lock()  # one signer, one save at a time
         self.env = Environment(loader=PackageLoader("digitize.review", "templates"),
                                autoescape=True, trim_blocks=True, lstrip_blocks=True)
@@ -222,7 +234,8 @@ class ReviewApp:
                      message: str | None = None) -> Response:
         manifest, raw = read_manifest(path)
         verified = self.settings.verify(path)
-        report = build_report(path, verified, self.settings.lang, manifest=manifest)
+        report = build_report(path, verified, self.settings.lang, manifest=manifest,
+                              catalogue=self.catalogue)
         saved = None
         if request.args.get("saved") and manifest.reviews:
             saved = manifest.reviews[-1]
@@ -265,7 +278,8 @@ class ReviewApp:
     def on_save(self, request: Request, name: str) -> Response:
         path = self._bundle(name)
         manifest, _ = read_manifest(path)
-        report = build_report(path, None, self.settings.lang, manifest=manifest)
+        report = build_report(path, None, self.settings.lang, manifest=manifest,
+                              catalogue=self.catalogue)
         corrections, errors, values = corrections_from_form(report, request.form)
         if errors:
             return self._bundle_page(request, name, path, status=400, errors=errors,
@@ -276,7 +290,8 @@ class ReviewApp:
         try:
             with self._save_lock:
                 save_review(path, corrections, self.settings.signer, self.settings.verify,
-                            expected_manifest_sha256=request.form.get("manifest_sha256", ""))
+                            expected_manifest_sha256=request.form.get("manifest_sha256", ""),
+                            extract=self.settings.extract)
         except DigitizeError as exc:
             return self._bundle_page(request, name, path, status=409 if not isinstance(
                 exc, InvalidReviewValueError) else 400, values=values, message=exc.one_line())
@@ -297,6 +312,7 @@ def corrections_from_form(report: DossierReport, form: Any
     lang = report.lang
     fields: list[FieldCorrection] = []
     pages: list[PageCorrection] = []
+    documents: list[DocumentCorrection] = []
     errors: dict[str, str] = {}
     values: dict[str, str] = {}
     for doc in report.documents:
@@ -312,10 +328,13 @@ def corrections_from_form(report: DossierReport, form: Any
             changed = _differs(typed, item)
             if not changed and not confirmed:
                 continue
+            if not item.editable:
+                continue  # a value of the configuration: never taken from the form
             try:
-                normalise_value(item.name, typed if changed else (item.value or ""))
+                normalise_value(item.name, typed if changed else (item.value or ""),
+                                kind=item.kind)
             except InvalidReviewValueError:
-                errors[f"value-{key}"] = rule_for(item.name).hint(lang)
+                errors[f"value-{key}"] = rule_for(item.name, item.kind).hint(lang)
                 continue
             if changed:
                 fields.append(FieldCorrection(file=doc.file, field=item.name, value=typed))
@@ -337,7 +356,12 @@ def corrections_from_form(report: DossierReport, form: Any
                 continue
             pages.append(PageCorrection(file=doc.file, page=page.index, decision=decision,
                                         reason=reason or None))
-    return Corrections(fields=tuple(fields), pages=tuple(pages)), errors, values
+        if form.get(f"accept-doc-{doc.ordinal}") == "1":
+            values[f"accept-doc-{doc.ordinal}"] = "1"
+            if doc.config_gaps and doc.accepted_by is None:
+                documents.append(DocumentCorrection(file=doc.file, decision="accept"))
+    return (Corrections(fields=tuple(fields), pages=tuple(pages), documents=tuple(documents)),
+            errors, values)
 
 
 def _differs(typed: str, item: ReportField) -> bool:
@@ -386,6 +410,20 @@ _APP_TEXT: dict[str, tuple[str, str]] = {
     "page_alt": ("Trang {page} của {name}", "Page {page} of {name}"),
     "not_verified": ("Gói hồ sơ không kiểm tra được: không thể lưu rà soát.",
                      "The bundle does not verify: a review cannot be saved."),
+    "art9_title": ("Thông tin theo Điều 9 (loại giấy tờ: {paper})",
+                   "Art. 9 data (paper type: {paper})"),
+    "result_code": ("Mã kết quả số hóa", "Digitisation-result code"),
+    "no_result_code": ("chưa có", "none yet"),
+    "config_gap": ("Người rà soát không sửa được trên trang này: {gaps}.",
+                   "A reviewer cannot fix this on the page: {gaps}."),
+    "owner_first": ("Mã còn cần số định danh của chủ sở hữu: nhập hoặc xác nhận ở trên.",
+                    "The code also needs the owner's identifier: enter or confirm it above."),
+    "accept_doc": ("Tôi biết thành phần này chưa có mã kết quả số hóa và chấp nhận nó",
+                   "I know this component has no digitisation-result code and accept it"),
+    "from_catalogue": ("Lấy từ danh mục loại giấy tờ của cấu hình: không sửa ở đây.",
+                       "From the profile's paper-type catalogue: not changed here."),
+    "why_doubt": ("Máy nghi ngờ", "Machine's doubt"),
+    "entered_by": ("người nhập", "entered by"),
 }
 
 

@@ -11,9 +11,15 @@
   are in time order and after the bundle was made; each field a person touched carries that
   person's name and time, and a corrected value equals the last correction with the machine
   reading kept beside it;
+  An Art. 9 value a person touched equals the last change and is no longer flagged; one a
+  person corrected is ``source: "manual"`` with ``entered_by`` that reviewer; a ``manual``
+  Art. 9 value no review records fails;
 * ``review:<file>:<field>`` — one line per field a person changed: machine reading → value,
-  who and when (what ``digitize verify`` prints). The integrity of all of it rests on the
-  manifest signature: editing a value in ``manifest.json`` breaks that check.
+  who and when (what ``digitize verify`` prints; personal ID numbers and dates of birth
+  masked, as on every console). The integrity of all of it rests on the manifest signature:
+  editing a value in ``manifest.json`` breaks that check;
+* ``review:<file>:accepted`` — a component a reviewer accepted knowingly without a
+  digitisation-result code (``review.art9``): who, when and why.
 
 Failures carry ``ExitCode.VERIFY_REVIEW``.
 """
@@ -21,13 +27,15 @@ Failures carry ``ExitCode.VERIFY_REVIEW``.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 
 from digitize.errors import ExitCode
 from digitize.manifest import Manifest, ReviewChange
 from digitize.models import Check
+from digitize.review.art9 import document_acceptances
 from digitize.review.state import art9_values
-from digitize.util import escape_control, format_vn_time
+from digitize.util import escape_control, format_vn_time, mask_date, mask_id
 
 _TEXT = {
     "signer_ok": ("bản kê được ký lại bởi người rà soát {name}",
@@ -39,6 +47,8 @@ _TEXT = {
                   "xác nhận {confirmed}, chấp nhận {accepted} trang, {rescan} trang cần quét lại",
                   "{count} review(s); last: {name} at {time}; {corrected} field(s) corrected, "
                   "{confirmed} confirmed, {accepted} page(s) accepted, {rescan} to rescan"),
+    "accepted": ("chấp nhận khi chưa có mã kết quả số hóa ({name}, {time}): {reason}",
+                 "accepted without a digitisation-result code ({name}, {time}): {reason}"),
     "record_bad": ("hồ sơ rà soát không khớp bản kê: {detail}",
                    "the review record does not match the manifest: {detail}"),
     "changed": ("người sửa: {machine} → {value} ({name}, {time})",
@@ -106,10 +116,8 @@ def _record_problems(manifest: Manifest) -> list[str]:
             last[(change.file, change.field)] = (change, record.reviewer.full_name, when)
     for doc in manifest.documents:
         for name, item in art9_values(getattr(doc, "art9", None)):
-            touched_art9 = last.get((doc.file or "", name))
-            if touched_art9 is not None and touched_art9[0].value != (
-                    None if item.get("value") is None else str(item.get("value"))):
-                problems.append(f"{doc.file} {name}: value differs from the review record")
+            problems.extend(_art9_problems(doc.file or "", name, item, last.get(
+                (doc.file or "", name))))
         for entry in doc.extraction:
             touched = last.get((doc.file or "", entry.field))
             if touched is None:
@@ -130,6 +138,26 @@ def _record_problems(manifest: Manifest) -> list[str]:
                     c.machine_value is not None for r in manifest.reviews for c in r.changes
                     if (c.file, c.field) == (doc.file, entry.field)):
                 problems.append(f"{doc.file} {entry.field}: the machine reading was dropped")
+    return problems
+
+
+def _art9_problems(file: str, name: str, item: dict[str, object],
+                   touched: tuple[ReviewChange, str, str] | None) -> list[str]:
+    value = item.get("value")
+    shown = None if value is None else str(value)
+    if touched is None:
+        if item.get("source") == "manual" or item.get("entered_by"):
+            return [f"{file} {name}: entered by hand, but no review records it"]
+        return []
+    change, reviewer, _ = touched
+    problems = []
+    if change.value != shown:
+        problems.append(f"{file} {name}: value differs from the review record")
+    if item.get("needs_review"):
+        problems.append(f"{file} {name}: reviewed but still flagged")
+    corrected = change.action == "correct"
+    if corrected and (item.get("source") != "manual" or item.get("entered_by") != reviewer):
+        problems.append(f"{file} {name}: a person's value must say manual and who entered it")
     return problems
 
 
@@ -172,22 +200,49 @@ def check_review(manifest: Manifest, signature: bytes | None, lang: str = "vi") 
                             exit_code=int(ExitCode.VERIFY_REVIEW),
                             details={str(i): escape_control(p) for i, p in enumerate(problems)}))
     else:
-        actions = [c.action for r in manifest.reviews for c in r.changes]
+        changes = [c for r in manifest.reviews for c in r.changes]
+        actions = [c.action for c in changes]
         checks.append(Check(name="review:record", ok=True, message=_t(
             "record_ok", lang, count=len(manifest.reviews), name=name,
             time=format_vn_time(last.reviewed_at), corrected=actions.count("correct"),
-            confirmed=actions.count("confirm"), accepted=actions.count("accept"),
+            confirmed=actions.count("confirm"),
+            accepted=sum(c.action == "accept" and c.page is not None for c in changes),
             rescan=actions.count("rescan"))))
     for change, who, when in changed_fields(manifest):
         shown_time = format_vn_time(datetime.fromisoformat(when))
+        field = change.field or ""
+        machine, value = masked_value(field, change.machine_value), masked_value(field, change.value)
         checks.append(Check(
-            name=f"review:{escape_control(change.file)}:{escape_control(change.field or '')}",
+            name=f"review:{escape_control(change.file)}:{escape_control(field)}",
             ok=True,
-            message=_t("changed", lang, machine=_quote(change.machine_value),
-                       value=_quote(change.value), name=escape_control(who), time=shown_time),
-            details={"machine_value": change.machine_value or "", "value": change.value or "",
+            message=_t("changed", lang, machine=_quote(machine), value=_quote(value),
+                       name=escape_control(who), time=shown_time),
+            details={"machine_value": machine or "", "value": value or "",
                      "reviewer": who, "reviewed_at": when}))
+    for file, acceptance in document_acceptances(manifest).items():
+        checks.append(Check(
+            name=f"review:{escape_control(file)}:accepted", ok=True,
+            message=_t("accepted", lang, name=escape_control(acceptance.reviewer),
+                       time=format_vn_time(acceptance.reviewed_at),
+                       reason=escape_control(acceptance.change.reason or "")),
+            details={"reviewer": acceptance.reviewer,
+                     "reviewed_at": acceptance.reviewed_at.isoformat(),
+                     "reason": acceptance.change.reason or ""}))
     return checks
+
+
+_ID = re.compile(r"\d{12}")
+_BIRTH_DATE = re.compile(r"(^|[._])(dob|date_of_birth|birth_date)($|_)")
+
+
+def masked_value(field: str, value: str | None) -> str | None:
+    """A value as a console shows it: 12-digit personal IDs and dates of birth masked (the
+    manifest, the report and the review page keep them in full)."""
+    if value is None:
+        return None
+    if _BIRTH_DATE.search(field):
+        return mask_date(value)
+    return _ID.sub(lambda m: mask_id(m.group(0)), value)
 
 
 def _quote(value: str | None) -> str:

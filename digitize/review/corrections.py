@@ -3,12 +3,16 @@
     {"fields": [
        {"file": "<component PDF name>", "field": "issued_date", "value": "2025-02-05"},
        {"file": "<component PDF name>", "field": "code_number", "confirm": true}],
-     "pages": [{"file": "<component PDF name>", "page": 2, "decision": "accept"}]}
+     "pages": [{"file": "<component PDF name>", "page": 2, "decision": "accept"}],
+     "documents": [{"file": "<component PDF name>", "decision": "accept"}]}
 
 ``field`` is the manifest's extraction field name (``issued_date``, ``code_number`` …) or an
 Art. 9 value (``art9.owner_id``, ``art9.fields.<key>``). A field entry either gives a ``value``
 (a correction) or ``"confirm": true``; a page decision is ``accept`` or ``rescan`` with a
-``reason``. Anything else is refused as a whole before the bundle is touched.
+``reason``. A document decision ``accept`` takes the component knowingly without a
+digitisation-result code when only the configuration can give what is missing (``review.art9``);
+its optional ``reason`` replaces the recorded default. Anything else is refused as a whole
+before the bundle is touched.
 """
 
 from __future__ import annotations
@@ -51,15 +55,23 @@ class PageCorrection(FrozenModel):
         return self
 
 
+class DocumentCorrection(FrozenModel):
+    file: str = Field(min_length=1, max_length=255)
+    decision: Literal["accept"]
+    reason: str | None = Field(default=None, max_length=500)
+
+
 class Corrections(FrozenModel):
     fields: tuple[FieldCorrection, ...] = ()
     pages: tuple[PageCorrection, ...] = ()
+    documents: tuple[DocumentCorrection, ...] = ()
 
     @model_validator(mode="after")
     def _each_target_once(self) -> Corrections:
         seen_fields = [f"field {c.field} of {c.file}" for c in self.fields]
         seen_pages = [f"page {c.page} of {c.file}" for c in self.pages]
-        for seen in (seen_fields, seen_pages):
+        seen_docs = [f"document {c.file}" for c in self.documents]
+        for seen in (seen_fields, seen_pages, seen_docs):
             dupes = sorted({t for t in seen if seen.count(t) > 1})
             if dupes:
                 raise ValueError(f"{dupes[0]} is given more than once")
@@ -67,7 +79,7 @@ class Corrections(FrozenModel):
 
     @property
     def empty(self) -> bool:
-        return not self.fields and not self.pages
+        return not self.fields and not self.pages and not self.documents
 
 
 def parse_corrections(data: object, *, source: str | Path | None = None) -> Corrections:
@@ -80,7 +92,7 @@ def parse_corrections(data: object, *, source: str | Path | None = None) -> Corr
         message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         raise CorrectionsFileError(f"{where}: {message}", path=source) from None
     if corrections.empty:
-        raise CorrectionsFileError("no field or page decision to apply", path=source)
+        raise CorrectionsFileError("no field, page or document decision to apply", path=source)
     return corrections
 
 

@@ -10,7 +10,9 @@ One function, ``save_review``, serves the review page and ``digitize review --ap
    does not verify is never reviewed, and nothing is written;
 4. build the new manifest: each corrected value with the machine reading kept beside it
    (``machine_value``), ``source: "manual"``, who and when (``reviewed_by``/``reviewed_at``,
-   from the reviewer's signing certificate), the document's header fields (ND 30) updated, a
+   from the reviewer's signing certificate; an Art. 9 value gets ``entered_by``), the
+   document's header fields (ND 30) updated, what depends on Art. 9 values recomputed with the
+   extract package's functions (``review.art9``: flags, the digitisation-result code), a
    ``ReviewRecord`` appended, ``needs_review`` recomputed (``state.open_items``);
 5. stage a complete new bundle folder beside the old one: component PDFs hard-linked (same
    bytes, never rewritten; copied where links are impossible), the new ``manifest.json``, its
@@ -45,6 +47,7 @@ from digitize.bundle import remove_stale_partials, write_checksums, write_zip
 from digitize.errors import (
     BundleNotVerifiedError,
     BundleStructureError,
+    InvalidReviewValueError,
     OutputError,
     ReviewError,
     UnknownReviewTargetError,
@@ -58,12 +61,25 @@ from digitize.manifest import (
     ReviewChange,
     ReviewRecord,
 )
+from digitize.review.art9 import (
+    CATALOGUE_VALUES,
+    accepted_reason,
+    config_gaps,
+    fixable_gaps,
+    gap_text,
+    header_followers,
+    is_document_acceptance,
+    recompute,
+    value_kind,
+)
 from digitize.review.corrections import Corrections
 from digitize.review.state import OpenItem, art9_values, open_items
 from digitize.review.values import normalise_value
+from digitize.settings import ExtractSettings
 from digitize.util import fsync_path, sha256_bytes, vn_now
 
 if TYPE_CHECKING:
+    from digitize.extract.catalogue import Catalogue
     from digitize.sign import DigitiserSigner
     from digitize.verify import VerifyReport
 
@@ -101,8 +117,10 @@ def read_manifest(bundle: Path) -> tuple[Manifest, bytes]:
 
 
 # --- decisions -> changes ------------------------------------------------------------------
-def plan_changes(manifest: Manifest, corrections: Corrections) -> tuple[ReviewChange, ...]:
-    """Resolve and check every decision against the manifest (nothing is changed here)."""
+def plan_changes(manifest: Manifest, corrections: Corrections,
+                 catalogue: Catalogue | None = None) -> tuple[ReviewChange, ...]:
+    """Resolve and check every decision against the manifest (nothing is changed here).
+    ``catalogue`` gives the kinds of Art. 9 template fields (default: the starter catalogue)."""
     docs = {d.file: d for d in manifest.documents if d.file is not None}
     changes: list[ReviewChange] = []
     for fix in corrections.fields:
@@ -110,18 +128,31 @@ def plan_changes(manifest: Manifest, corrections: Corrections) -> tuple[ReviewCh
         if doc is None:
             raise UnknownReviewTargetError(f"no component file {fix.file!r} in this bundle",
                                            hint=f"files: {', '.join(sorted(docs)) or 'none'}")
-        current, machine = _current_value(doc, fix.field)
+        if fix.field in CATALOGUE_VALUES:
+            raise UnknownReviewTargetError(
+                f"{fix.field} comes from the profile's paper-type catalogue, not from the "
+                "paper: it is not changed at review", path=fix.file,
+                hint="paper-type codes are configured in extract.catalogue.codes")
+        current, machine = _current_value(manifest, doc, fix.field)
+        kind = value_kind(doc, fix.field, catalogue)
         if fix.confirm:
             if current is None:
                 raise UnknownReviewTargetError(
                     f"{fix.field} was not read: nothing to confirm, give its value", path=fix.file)
-            normalise_value(fix.field, current, where=fix.file)  # a bad reading is no answer
+            # a bad reading is no answer
+            normalise_value(fix.field, current, where=fix.file, kind=kind)
             value, action = current, "confirm"
         else:
-            value = normalise_value(fix.field, fix.value or "", where=fix.file)
+            value = normalise_value(fix.field, fix.value or "", where=fix.file, kind=kind)
             action = "confirm" if value == current else "correct"
         changes.append(ReviewChange(file=fix.file, action=action, field=fix.field,
                                     machine_value=machine, previous_value=current, value=value))
+    explicit = {(c.file, c.field) for c in changes}
+    for file, doc in docs.items():
+        header = [c for c in changes if c.file == file and c.field in HEADER_FIELDS + (
+            "code_year",)]
+        changes += header_followers(doc, header, {f for d, f in explicit if d == file and f},
+                                    catalogue)
     for decision in corrections.pages:
         doc = docs.get(decision.file)
         if doc is None:
@@ -135,17 +166,35 @@ def plan_changes(manifest: Manifest, corrections: Corrections) -> tuple[ReviewCh
             reason = normalise_value("reason", decision.reason or "", where=decision.file)
         changes.append(ReviewChange(file=decision.file, action=decision.decision,
                                     page=decision.page, reason=reason))
+    for accept in corrections.documents:
+        doc = docs.get(accept.file)
+        if doc is None:
+            raise UnknownReviewTargetError(f"no component file {accept.file!r} in this bundle")
+        gaps = config_gaps(doc)
+        if not gaps:
+            raise UnknownReviewTargetError(
+                "nothing to accept knowingly: the component misses nothing only the "
+                "configuration can give", path=accept.file)
+        reason = accepted_reason(gaps)
+        if accept.reason and accept.reason.strip():
+            reason = normalise_value("reason", accept.reason, where=accept.file)
+        changes.append(ReviewChange(file=accept.file, action="accept", reason=reason))
     return tuple(changes)
 
 
-def _current_value(doc: Any, field: str) -> tuple[str | None, str | None]:
+def _current_value(manifest: Manifest, doc: Any, field: str) -> tuple[str | None, str | None]:
     """(current value, first machine reading) of an extraction field or Art. 9 value."""
     if field.startswith("art9."):
         for name, item in art9_values(getattr(doc, "art9", None)):
             if name == field:
                 value = item.get("value")
                 text = None if value is None else str(value)
-                return text, text if item.get("source", "ocr") == "ocr" else None
+                if item.get("source", "ocr") == "ocr":
+                    return text, text
+                # a person's value: the machine reading is in the review that replaced it
+                earlier = [c.machine_value for r in manifest.reviews for c in r.changes
+                           if (c.file, c.field) == (doc.file, field) and c.machine_value]
+                return text, earlier[0] if earlier else None
         raise UnknownReviewTargetError(f"no Art. 9 value {field!r} in this component",
                                        path=doc.file)
     for entry in doc.extraction:
@@ -161,11 +210,18 @@ def _current_value(doc: Any, field: str) -> tuple[str | None, str | None]:
 
 def apply_changes(manifest: Manifest, changes: tuple[ReviewChange, ...],
                   reviewer: DigitiserInfo, reviewed_at: datetime,
-                  previous_manifest_sha256: str) -> Manifest:
-    """The manifest after a review (pure: the same inputs give the same manifest)."""
+                  previous_manifest_sha256: str, result_code_template: str | None = None
+                  ) -> Manifest:
+    """The manifest after a review (pure: the same inputs give the same manifest).
+
+    ``result_code_template`` (default: the profile default) rebuilds the result codes of the
+    documents whose Art. 9 values changed. A knowing acceptance of a document whose owner's
+    ID is still unsettled raises ``InvalidReviewValueError`` (nothing is written)."""
+    template = result_code_template or ExtractSettings().catalogue.result_code_template
     data = manifest.model_dump(mode="json")
     when = reviewed_at.isoformat()
     by_file = {d["file"]: d for d in data["documents"] if d.get("file")}
+    art9_files: set[str] = set()
     for change in changes:
         doc = by_file[change.file]
         if change.field is None:
@@ -175,7 +231,9 @@ def apply_changes(manifest: Manifest, changes: tuple[ReviewChange, ...],
             if change.action == "correct":
                 target["value"] = change.value
                 target["source"] = "manual"
+                target["entered_by"] = reviewer.full_name
             target["needs_review"] = False
+            art9_files.add(change.file)
             continue
         entry = next(e for e in doc["extraction"] if e["field"] == change.field)
         if change.action == "correct":
@@ -190,7 +248,16 @@ def apply_changes(manifest: Manifest, changes: tuple[ReviewChange, ...],
     record = ReviewRecord(reviewer=reviewer, reviewed_at=reviewed_at,
                           previous_manifest_sha256=previous_manifest_sha256, changes=changes)
     data["reviews"] = [*data.get("reviews", []), record.model_dump(mode="json")]
-    reviewed = Manifest.model_validate(data)
+    reviewed = recompute(Manifest.model_validate(data), art9_files, template)
+    docs = {d.file: d for d in reviewed.documents}
+    for change in changes:
+        if is_document_acceptance(change):
+            unsettled = fixable_gaps(docs[change.file])
+            if unsettled:
+                raise InvalidReviewValueError(
+                    "cannot accept the component without a result code: "
+                    + "; ".join(gap_text(g, "en") for g in unsettled), path=change.file,
+                    hint="enter or confirm art9.owner_id first (in the same review is fine)")
     return reviewed.model_copy(update={"needs_review": bool(open_items(reviewed))})
 
 
@@ -216,12 +283,18 @@ def save_review(
     verify: Verifier,
     *,
     expected_manifest_sha256: str | None = None,
+    extract: ExtractSettings | None = None,
 ) -> ReviewOutcome:
     """Apply ``corrections`` to the bundle folder and re-sign its manifest (module docstring).
 
     ``verify`` decides trust (roots, whether a demo identity is accepted): it is called on the
-    bundle before anything is written and on the staged bundle before the swap.
+    bundle before anything is written and on the staged bundle before the swap. ``extract``
+    (the reviewer's profile; default settings otherwise) gives the paper-type catalogue (the
+    kinds of Art. 9 fields) and the result-code template.
     """
+    from digitize.extract.catalogue import load_catalogue
+
+    extract = extract or ExtractSettings()
     bundle = Path(bundle)
     if not bundle.is_dir():
         recover_interrupted_swap(bundle)
@@ -235,7 +308,7 @@ def save_review(
         if expected_manifest_sha256 is not None and expected_manifest_sha256 != old_sha:
             raise ReviewError("the bundle was changed since this review began: reload it",
                               path=bundle)
-        changes = plan_changes(manifest, corrections)
+        changes = plan_changes(manifest, corrections, load_catalogue(extract.catalogue))
         report = verify(bundle)
         if not report.ok:
             first = report.failures[0]
@@ -247,7 +320,7 @@ def save_review(
                                  cert_issuer=identity.cert_issuer,
                                  cert_sha256=identity.cert_sha256, is_demo=identity.is_demo)
         reviewed = apply_changes(manifest, changes, reviewer, vn_now().replace(microsecond=0),
-                                 old_sha)
+                                 old_sha, extract.catalogue.result_code_template)
         data = reviewed.to_json_bytes()
         staging = _stage(bundle, data, signer.sign_detached(data))
         try:

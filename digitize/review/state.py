@@ -3,7 +3,12 @@
 A bundle needs review while any of these is open:
 
 * a field read with doubt: an extraction entry (or an Art. 9 value) with ``needs_review``;
-  a person's confirmation or correction clears it;
+  a person's confirmation or correction clears it. Flags that only restate such a doubt
+  (``field_review``, ``art9_review``, ``paper_type_review``) are not items of their own;
+* a gap of the configuration (``review.art9``): a paper-type code the catalogue does not
+  have, and a missing digitisation-result code (``result_code_missing``). Page decisions do
+  not resolve them; a knowing acceptance of the document does, when nothing the page can fix
+  (the owner's ID) is among the reasons;
 * a flag of severity review/error that no page decision covers. A page flag (on the page, or
   on its component with that page number) is resolved when the page's latest decision is
   "accept"; a component flag without a page when every page of the component is accepted; a
@@ -23,6 +28,13 @@ from typing import Any, Literal
 
 from digitize.manifest import DocumentEntry, Manifest
 from digitize.models import Flag, Severity
+from digitize.review.art9 import (
+    CATALOGUE_VALUES,
+    VALUE_FLAGS,
+    config_gaps,
+    document_acceptances,
+    fixable_gaps,
+)
 
 OPEN_SEVERITIES = (Severity.REVIEW, Severity.ERROR)
 
@@ -37,12 +49,13 @@ class PageDecision:
 
 @dataclass(frozen=True)
 class OpenItem:
-    kind: Literal["field", "flag", "rescan"]
+    kind: Literal["field", "flag", "rescan", "config"]
     file: str | None  # component PDF (None: the dossier)
     page: int | None = None
     field: str | None = None
     flag: Flag | None = None
     reason: str | None = None
+    gaps: tuple[str, ...] = ()  # "config": what only the configuration can give
 
 
 def page_decisions(manifest: Manifest) -> dict[tuple[str, int], PageDecision]:
@@ -50,7 +63,8 @@ def page_decisions(manifest: Manifest) -> dict[tuple[str, int], PageDecision]:
     decisions: dict[tuple[str, int], PageDecision] = {}
     for record in manifest.reviews:
         for change in record.changes:
-            if change.action in ("accept", "rescan") and change.page is not None:
+            if change.action in ("accept", "rescan") and change.page is not None and \
+                    change.field is None:
                 decisions[(change.file, change.page)] = PageDecision(
                     decision=change.action,  # type: ignore[arg-type]
                     reason=change.reason,
@@ -86,6 +100,7 @@ def document_art9(doc: DocumentEntry) -> list[tuple[str, dict[str, Any]]]:
 def open_items(manifest: Manifest) -> list[OpenItem]:
     """Everything that still needs a person, in dossier order (see the module docstring)."""
     decisions = page_decisions(manifest)
+    accepted_docs = document_acceptances(manifest)
     items: list[OpenItem] = []
     every_page_accepted = bool(decisions)  # no review yet: nobody has looked
     for doc in manifest.documents:
@@ -96,12 +111,19 @@ def open_items(manifest: Manifest) -> list[OpenItem]:
                     if (d := decisions.get((file, p.page_index))) and d.decision == "accept"}
         all_accepted = bool(doc.pages) and len(accepted) == len(doc.pages)
         every_page_accepted = every_page_accepted and all_accepted
+        # a knowing acceptance holds while nothing the page can fix keeps the code missing
+        knowingly = file in accepted_docs and not fixable_gaps(doc)
         for entry in doc.extraction:
             if entry.needs_review:
                 items.append(OpenItem("field", file, entry.page, field=entry.field))
         for name, value in document_art9(doc):
-            if value.get("needs_review"):
+            if value.get("needs_review") and name not in CATALOGUE_VALUES:
                 items.append(OpenItem("field", file, value.get("page"), field=name))
+        gaps = config_gaps(doc)
+        code_flag = any(f.code == "result_code_missing" for f in doc.flags)
+        if gaps and not knowingly and not (code_flag and fixable_gaps(doc)):
+            # (with the owner's ID missing too, the result_code_missing flag names it all)
+            items.append(OpenItem("config", file, gaps=tuple(gaps)))
         for page in doc.pages:
             decision = decisions.get((file, page.page_index))
             if decision is not None and decision.decision == "rescan":
@@ -111,8 +133,12 @@ def open_items(manifest: Manifest) -> list[OpenItem]:
                 if flag.severity in OPEN_SEVERITIES and page.page_index not in accepted:
                     items.append(OpenItem("flag", file, page.page_index, flag=flag))
         for flag in doc.flags:
-            if flag.severity not in OPEN_SEVERITIES:
+            if flag.severity not in OPEN_SEVERITIES or flag.code in VALUE_FLAGS:
                 continue
+            if flag.code == "result_code_missing":
+                if not knowingly and not (gaps and not fixable_gaps(doc)):
+                    items.append(OpenItem("flag", file, flag.page, flag=flag))
+                continue  # a configuration-only gap is the "config" item above
             resolved = flag.page in accepted if flag.page is not None else all_accepted
             if not resolved:
                 items.append(OpenItem("flag", file, flag.page, flag=flag))

@@ -86,6 +86,16 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "Tệp quét không ghi thời điểm chụp; dùng thời điểm sửa tệp.",
         "The scan did not record when it was taken; the file time was used.",
     ),
+    "pdf_orientation_applied": (
+        "Ảnh trong tệp PDF đã được xoay/lật để trang hiện ra như khi mở tệp.",
+        "The image in the PDF was turned or mirrored to show the page as the file displays it.",
+    ),
+    "original_active_content": (
+        "Tệp PDF gốc được giữ nguyên có chứa nội dung tự chạy (mã lệnh, hành động, tệp đính kèm "
+        "hoặc biểu mẫu động): kiểm tra tệp gốc trước khi dùng gói hồ sơ.",
+        "A received PDF kept as it was carries active content (scripts, actions, attached "
+        "files or dynamic forms): check the original before the bundle is relied on.",
+    ),
     "tiff_thumbnail_skipped": (
         "Ảnh thu nhỏ trong tệp TIFF không được tính là trang.",
         "Thumbnail images inside the TIFF were not counted as pages.",
@@ -135,6 +145,27 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
     "ocr_review": (
         "Một số trang có độ tin cậy nhận dạng chữ dưới ngưỡng: cần người kiểm tra.",
         "Some pages are under the OCR confidence threshold: a person must check them.",
+    ),
+    # extraction (ND 30 header fields, Art. 9 data of every paper)
+    "field_review": (
+        "Máy đọc chưa chắc một thông tin của văn bản: xem ảnh và xác nhận hoặc sửa.",
+        "A document field was not read surely: look at the page and confirm or correct it.",
+    ),
+    "art9_review": (
+        "Một số thông tin theo Điều 9 (loại giấy tờ, số định danh chủ sở hữu, ngày cấp…) máy "
+        "chưa đọc được hoặc đọc chưa chắc: xác nhận hoặc nhập lại từ giấy tờ.",
+        "Some Art. 9 data (paper type, owner's identifier, date of issue…) was not read or not "
+        "read surely: confirm it or enter it from the paper.",
+    ),
+    "paper_type_review": (
+        "Máy không nhận ra loại giấy tờ, hoặc loại ghi trong hồ sơ khác với loại đọc được trên "
+        "trang: xác nhận tên loại giấy tờ.",
+        "The paper type was not recognised, or the declared type differs from what the page "
+        "reads: confirm the paper type.",
+    ),
+    "result_code_missing": (
+        "Chưa lập được mã kết quả số hóa của giấy tờ này",
+        "No digitisation-result code could be made for this paper",
     ),
     # signature
     "demo_signer": (
@@ -187,6 +218,31 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     "art9.validity_scope": ("Phạm vi hiệu lực", "Validity scope"),
 }
 
+# Why an Art. 9 value needs a person (``Art9Value.doubts``), in plain words.
+DOUBT_TEXT: dict[str, tuple[str, str]] = {
+    "unread": ("chưa đọc được", "not read"),
+    "handwritten": ("viết tay", "handwritten"),
+    "low_confidence": ("đọc chưa chắc", "read with low confidence"),
+    "misread": ("có thể đọc sai chữ", "may be misread"),
+    "layout": ("có thể lấy nhầm dòng", "may be taken from the wrong line"),
+    "single_reading": ("chỉ đọc được một lần, chưa đối chiếu", "read once, not cross-checked"),
+    "soft_check": ("không khớp ngày sinh trên giấy tờ (kiểm tra mềm R39)",
+                   "does not fit the date of birth on the paper (R39 soft check)"),
+    "conflict": ("mâu thuẫn với giấy tờ khác trong hồ sơ", "conflicts with another paper"),
+    "no_code": ("chưa cấu hình mã loại giấy tờ (extract.catalogue.codes)",
+                "no paper-type code configured (extract.catalogue.codes)"),
+    "unrecognised": ("không nhận ra loại giấy tờ", "paper type not recognised"),
+    "not_printed": ("không in trên giấy tờ: nhập khi rà soát",
+                    "not printed on the paper: enter it at review"),
+}
+
+SOURCE_TEXT: dict[str, tuple[str, str]] = {
+    "ocr": ("máy đọc", "machine reading"),
+    "manual": ("người nhập", "entered by a person"),
+    "dossier.yaml": ("khai trong hồ sơ", "declared in dossier.yaml"),
+    "catalogue": ("danh mục loại giấy tờ", "paper-type catalogue"),
+}
+
 SEVERITY_TEXT: dict[str, tuple[str, str]] = {
     "info": ("thông tin", "info"),
     "warning": ("lưu ý", "warning"),
@@ -207,6 +263,12 @@ UI: dict[str, tuple[str, str]] = {
     "open_flag": ("{file}{page}: {message}", "{file}{page}: {message}"),
     "open_rescan": ("{file} trang {page} cần quét lại: {reason}",
                     "{file} page {page} needs a new scan: {reason}"),
+    "open_config": ("{file}: chưa có mã kết quả số hóa vì {gaps}; người rà soát có thể chấp "
+                    "nhận thành phần khi biết rõ điều này",
+                    "{file}: no digitisation-result code because {gaps}; a reviewer may accept "
+                    "the component knowing this"),
+    "accepted_doc": ("Đã chấp nhận khi chưa có mã kết quả số hóa: {name}, {time}",
+                     "Accepted without a digitisation-result code: {name}, {time}"),
     "page": (" trang {page}", " page {page}"),
 }
 
@@ -227,10 +289,29 @@ def field_label(name: str, lang: str) -> str:
 
 
 def flag_text(flag: Flag, lang: str) -> str:
-    """The flag in plain words; an unknown code keeps the manifest's own message."""
+    """The flag in plain words; an unknown code keeps the manifest's own message. A missing
+    result code says what is missing."""
+    if flag.code == "result_code_missing":
+        from digitize.extract.dossier import missing_parts_in
+        from digitize.review.art9 import gap_text
+
+        parts = missing_parts_in(flag)
+        words = pick(FLAG_TEXT[flag.code], lang)
+        if parts:
+            words += ": " + "; ".join(gap_text(p, lang) for p in parts)
+        return words + "."
     if flag.code in FLAG_TEXT:
         return pick(FLAG_TEXT[flag.code], lang)
     return f"{flag.code}: {flag.message}"
+
+
+def doubt_text(codes: tuple[str, ...] | list[str], lang: str) -> str:
+    """Why a value needs a person, in plain words (unknown codes as they are)."""
+    return ", ".join(pick(DOUBT_TEXT[c], lang) if c in DOUBT_TEXT else c for c in codes)
+
+
+def source_text(source: str, lang: str) -> str:
+    return pick(SOURCE_TEXT.get(source, (source, source)), lang)
 
 
 def severity_text(severity: str, lang: str) -> str:

@@ -8,7 +8,10 @@
 * ``code_notation`` (ký hiệu): §8 ``[A-ZĐ][A-Za-zĐđ0-9&\\-.]*``, at most 30 (§7), e.g.
   ``QĐ-STP``, ``TTr-UBND``, ``SGDĐT-CTrTT``.
 * ``art9.owner_id``: a personal identification number is exactly 12 digits (R39); an
-  organisation's electronic identifier is not all digits and is kept as entered.
+  organisation's electronic identifier (``owner_id_kind`` organisation) is kept as entered.
+* Art. 9 template fields follow their kind in the paper-type catalogue: ``id`` 12 digits (a
+  personal ID, R39), ``date`` a date, ``name`` a person's name (two to seven words of letters,
+  as the extractor reads names), ``sex`` Nam/Nữ, ``year`` four digits, others text.
 * text: not empty, NFC, no control characters (a line break only in ``recipients``), at most the
   length §7 gives the field (organ 200, subject 500, type 100, position 100, signer 50).
 
@@ -55,6 +58,8 @@ RULES: dict[str, ValueRule] = {
     "art9.owner_id": ValueRule("owner_id", r"\d{12}|.*\D.*",
                                "Số định danh cá nhân gồm đúng 12 chữ số",
                                "A personal identification number has exactly 12 digits", 64),
+    "art9.issued_date": DATE_RULE,
+    "art9.valid_until": DATE_RULE,
     "organ_name": ValueRule("text", "", "Không để trống", "Must not be empty", 200),
     "parent_organ": ValueRule("text", "", "Không để trống", "Must not be empty", 200),
     "subject": ValueRule("text", "", "Không để trống", "Must not be empty", 500),
@@ -64,12 +69,34 @@ RULES: dict[str, ValueRule] = {
     "recipients": ValueRule("multiline", "", "Không để trống", "Must not be empty", 2000),
 }
 TEXT_RULE = ValueRule("text", "", "Không để trống", "Must not be empty", 500)
+PERSONAL_ID_RULE = ValueRule("personal_id", r"\d{12}", "Số định danh cá nhân gồm đúng 12 chữ số",
+                             "A personal identification number has exactly 12 digits", 12)
+ORGANISATION_ID_RULE = ValueRule("text", "", "Mã định danh điện tử của tổ chức, không để trống",
+                                 "The organisation's electronic identifier, not empty", 64)
+NAME_RULE = ValueRule("name", r"[^\d\s]+(?: [^\d\s]+){1,6}",
+                      "Họ và tên: 2 đến 7 chữ, không có chữ số",
+                      "A full name: two to seven words, no digits", 100)
+# By the kind of an Art. 9 template field (``FieldTemplate.kind`` in the catalogue).
+KIND_RULES: dict[str, ValueRule] = {
+    "id": PERSONAL_ID_RULE,
+    "date": DATE_RULE,
+    "name": NAME_RULE,
+    "sex": ValueRule("sex", "Nam|Nữ|nam|nữ|NAM|NỮ", "Nam hoặc Nữ", "Nam (male) or Nữ (female)", 3),
+    "year": ValueRule("digits", r"\d{4}", "Năm 4 chữ số", "A four-digit year", 4),
+    "paragraph": ValueRule("text", "", "Không để trống", "Must not be empty", 2000),
+    "organisation_id": ORGANISATION_ID_RULE,
+    "personal_id": PERSONAL_ID_RULE,
+}
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-def rule_for(field: str) -> ValueRule:
-    """The rule of a field; Art. 9 values whose key names a date are dates."""
+def rule_for(field: str, kind: str | None = None) -> ValueRule:
+    """The rule of a field. ``kind`` (the catalogue kind of an Art. 9 template field, or
+    ``personal_id``/``organisation_id`` for ``art9.owner_id``) wins when it has a rule;
+    otherwise Art. 9 values whose key names a date are dates."""
+    if kind is not None and kind in KIND_RULES:
+        return KIND_RULES[kind]
     if field in RULES:
         return RULES[field]
     key = field.rsplit(".", 1)[-1]
@@ -97,12 +124,14 @@ def parse_date(text: str) -> date | None:
         return None
 
 
-def normalise_value(field: str, value: str, *, where: str | None = None) -> str:
+def normalise_value(field: str, value: str, *, where: str | None = None,
+                    kind: str | None = None) -> str:
     """The value as it will be stored, or ``InvalidReviewValueError`` naming the rule broken.
 
-    ``where`` (e.g. the component file name) goes into the error's path.
+    ``where`` (e.g. the component file name) goes into the error's path; ``kind`` as in
+    ``rule_for``.
     """
-    rule = rule_for(field)
+    rule = rule_for(field, kind)
     text = nfc(value).strip()
     if rule.kind != "multiline":
         text = re.sub(r"\s+", " ", text)
@@ -128,4 +157,8 @@ def normalise_value(field: str, value: str, *, where: str | None = None) -> str:
         return parsed.isoformat()
     if rule.pattern and not re.fullmatch(rule.pattern, text):
         raise bad("wrong format")
+    if rule.kind == "name" and not all(w.replace("-", "").isalpha() for w in text.split()):
+        raise bad("a name is words of letters")
+    if rule.kind == "sex":
+        return "Nam" if text.lower() == "nam" else "Nữ"
     return text

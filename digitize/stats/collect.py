@@ -66,11 +66,12 @@ class Collected:
     reused: int = 0  # verdicts taken from the index
 
 
-def stats_trust_roots(explicit: Sequence[Path], profile_roots: Sequence[str],
-                      allow_demo: bool) -> tuple[Path, ...]:
-    """Roots for the statistics: ``--trust`` files, ``DIGITIZE_TRUST_ROOTS``, the profile's
-    ``sign.trust_roots`` and, only with ``allow_demo``, this machine's demo root. A demo
-    signature is never counted by default: it proves nothing about who did the work."""
+def stats_trust_roots(explicit: Sequence[Path], profile_roots: Sequence[str]
+                      ) -> tuple[Path, ...]:
+    """Roots for the statistics: ``--trust`` files, ``DIGITIZE_TRUST_ROOTS`` and the profile's
+    ``sign.trust_roots`` (existing files, each once). The DEMO root is never one of them: a
+    demo signature counts only with ``TrustOptions.allow_demo``, the same decision
+    ``digitize verify --allow-demo`` makes (it proves nothing about who did the work)."""
     roots = [Path(p) for p in explicit]
     roots += [Path(p) for p in os.environ.get("DIGITIZE_TRUST_ROOTS", "").split(os.pathsep)
               if p]

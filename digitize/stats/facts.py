@@ -35,7 +35,7 @@ from digitize.manifest import Manifest
 from digitize.models import ColourMode
 from digitize.util import VN_TZ
 
-FACTS_VERSION = 2  # bump when BundleFacts or a definition above changes: the index re-derives
+FACTS_VERSION = 3  # bump when BundleFacts or a definition above changes: the index re-derives
 
 PaperClass = Literal["A4", "A3", "other"]
 PAPER_CLASSES: tuple[PaperClass, ...] = ("A4", "A3", "other")
@@ -46,9 +46,11 @@ def fields_corrected_by_person(manifest: Manifest) -> int:
     """How many extracted values a person entered or corrected (R36: ``source == "manual"``).
 
     Counted once per (file, field): the review record's ``correct`` changes (header fields and
-    Art. 9 values alike, across every review of the bundle), plus any value whose ``source`` is
-    ``manual`` without a review record (entered by another system). Confirming a machine
-    reading is not a correction.
+    Art. 9 values alike, across every review of the bundle), plus any extraction entry or Art. 9
+    value whose ``source`` is ``manual`` without a review record (entered by another system).
+    Art. 9 values are named as the review record names them (``art9.<key>``,
+    ``art9.fields.<key>``), so a value both recorded and marked manual counts once. Confirming
+    a machine reading is not a correction.
     """
     corrected = {
         (change.file, change.field)
@@ -60,6 +62,11 @@ def fields_corrected_by_person(manifest: Manifest) -> int:
         for entry in doc.extraction:
             if entry.source == "manual":
                 corrected.add((doc.file or "", entry.field))
+        if doc.art9 is not None:
+            named = [(f"art9.{key}", value) for key, value in doc.art9.values().items()]
+            named += [(f"art9.fields.{key}", value) for key, value in doc.art9.fields.items()]
+            corrected.update((doc.file or "", name) for name, value in named
+                             if value.source == "manual")
     return len(corrected)
 
 
