@@ -105,9 +105,8 @@ def _write(path: Path, data: bytes, write_atomic: Callable[[Path, bytes], None])
 @click.option("--allow-demo", is_flag=True, help=ALLOW_DEMO_HELP)
 @profile_option
 @handle_errors
-def review_cmd(path: Path, corrections_path: Path | None, host: str, port: int,
-               allow_remote: bool, allowed_host: tuple[str, ...], lang: str,
-               trust: tuple[Path, ...], allow_demo: bool, profile_name: str | None) -> None:
+def review_cmd(path: Path, corrections_path: Path | None, lang: str, profile_name: str | None,
+               **server_options: Any) -> None:
     """Review a bundle (or a folder of bundles) in the browser, or apply a corrections file.
 
     The reviewer signs with the profile's signer (sign.backend): the corrected manifest is
@@ -126,7 +125,7 @@ def review_cmd(path: Path, corrections_path: Path | None, host: str, port: int,
     from digitize.util import escape_control
 
     profile = load_profile(profile_name)
-    verify = _verifier(trust, profile, lang, allow_demo)
+    verify = _verifier(server_options["trust"], profile, lang, server_options["allow_demo"])
     if corrections_path is not None:
         from digitize.report.build import open_reason_text
         from digitize.review import load_corrections, save_review
@@ -163,11 +162,13 @@ def review_cmd(path: Path, corrections_path: Path | None, host: str, port: int,
     from digitize.review.app import ReviewApp, ReviewSettings
     from digitize.review.server import make_review_server
 
+    host, port = server_options["host"], server_options["port"]
+    allow_remote = server_options["allow_remote"]
     check_bind(host, allow_remote)
     signer = open_signer(profile.sign)
     try:
         app = ReviewApp(ReviewSettings(root=path, signer=signer, verify=verify,
-                                       allowed_hosts=frozenset(allowed_host), lang=lang,
+                                       allowed_hosts=frozenset(server_options["allowed_host"]), lang=lang,
                                        extract=profile.extract))
         server = make_review_server(app, host, port, allow_remote=allow_remote)
         shown = f"[{host}]" if ":" in host else host
