@@ -112,6 +112,11 @@ def configure(celery_app: Celery, url: str, settings: HubSettings, *, events: bo
         task_default_queue=DOSSIER_QUEUE,
         task_routes={DOSSIER_TASK: {"queue": DOSSIER_QUEUE}, PAGE_TASK: {"queue": PAGE_QUEUE}},
         result_expires=int(settings.result_expires_s),
+        # A result written while Redis restarts is written again, not lost with its task.
+        result_backend_always_retry=True,
+        result_backend_max_retries=30,
+        result_backend_base_sleep_between_retries_ms=200,
+        result_backend_max_sleep_between_retries_ms=2000,
         # A worker that cannot reach the broker keeps trying (Celery logs each attempt and
         # its back-off), at start-up too.
         broker_connection_retry_on_startup=True,

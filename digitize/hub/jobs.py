@@ -113,15 +113,6 @@ def run_hub_job(task: Any, job: HubJob, state: WorkerState) -> dict[str, Any]:
     except DigitizeError as exc:
         return _final(state, job, _failed(job, exc))
     out_dir = state.out_dir if job.sign_at == "worker" else state.prepared_dir
-    died = state.registry.attempts(job.content_sha256)
-    limit = state.settings.max_attempts
-    if died.unfinished >= limit:
-        error = DigitizeError(
-            f"{died.unfinished} attempts on this dossier died without an outcome (a worker "
-            "killed or crashed while running it each time): given up", path=job.name,
-            hint="look at the workers' logs for what kills them on this dossier",
-        )  # fmt: skip
-        return _final(state, job, _failed(job, error, died.started))
     dossier_job = DossierJob(job_id=job.job_id, source=job.source, out_dir=out_dir,
                              name=job.name, content_sha256=job.content_sha256,
                              tags={"hub_job": job.job_id})  # fmt: skip
@@ -142,6 +133,15 @@ def run_hub_job(task: Any, job: HubJob, state: WorkerState) -> dict[str, Any]:
             return record.outcome.model_dump(mode="json")  # ended while we waited
         for stale in remove_staging(out_dir, bundle):
             log.warning("job %s: removed staging left by a dead holder: %s", job.job_id, stale.name)
+        # Under the lease nobody else runs this bundle: unfinished attempts are dead ones.
+        died = state.registry.attempts(job.content_sha256)
+        if died.unfinished >= state.settings.max_attempts:
+            error = DigitizeError(
+                f"{died.unfinished} attempts on this dossier died without an outcome (the "
+                "worker was killed or crashed each time): given up", path=job.name,
+                hint="look at the workers' logs for what kills them on this dossier",
+            )  # fmt: skip
+            return _final(state, job, _failed(job, error, died.started))
         state.active.add(abandon)
         if state.stopping.is_set():
             abandon.set()

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import redis
 
@@ -39,6 +39,7 @@ from digitize.models import FrozenModel
 from digitize.util import vn_now
 
 log = logging.getLogger("digitize.hub")
+T = TypeVar("T")
 
 JobState = Literal["queued", "running", "retrying", "done", "skipped", "failed"]
 FINAL_STATES: frozenset[str] = frozenset({"done", "skipped", "failed"})
@@ -98,8 +99,26 @@ def job_key(job_id: str) -> str:
 JOBS_KEY = f"{KEY_PREFIX}jobs"
 
 
+def retrying(what: str, call: Callable[[], T], patience_s: float = 60.0) -> T:
+    """``call()``, tried again while Redis cannot be reached (a restart takes seconds), for
+    up to ``patience_s``: a finished dossier's outcome is not lost to a Redis restart."""
+    deadline = time.monotonic() + patience_s
+    delay = 0.2
+    while True:
+        try:
+            return call()
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("cannot reach Redis to %s (%s); retrying in %.1f s", what,
+                        type(exc).__name__, delay)  # fmt: skip
+            time.sleep(delay)
+            delay = min(2.0, delay * 2)
+
+
 class Registry:
-    """Reads and writes ``JobRecord``s and attempt counts. Thread-safe (redis-py's pool)."""
+    """Reads and writes ``JobRecord``s and attempt counts. Thread-safe (redis-py's pool);
+    every call is retried while Redis restarts (``retrying``)."""
 
     def __init__(self, client: redis.Redis, expire_s: float) -> None:
         self.client = client
@@ -112,18 +131,19 @@ class Registry:
         pipe.hset(job_key(record.job_id), mapping=fields)
         pipe.expire(job_key(record.job_id), self.expire_s)
         pipe.zadd(JOBS_KEY, {record.job_id: time.time()})
-        pipe.execute()
+        retrying("register a job", pipe.execute)
 
     def update(self, job_id: str, **fields: Any) -> None:
-        self.client.hset(job_key(job_id), mapping=_flat(fields))
+        flat = _flat(fields)
+        retrying("update a job", lambda: self.client.hset(job_key(job_id), mapping=flat))
 
     def get(self, job_id: str) -> JobRecord | None:
-        raw = self.client.hgetall(job_key(job_id))
+        raw = retrying("read a job", lambda: self.client.hgetall(job_key(job_id)))
         return _record(raw) if raw else None
 
     def all(self, limit: int = 1000) -> list[JobRecord]:
         """The newest ``limit`` jobs, oldest first; ids whose record expired are dropped."""
-        ids = self.client.zrange(JOBS_KEY, -limit, -1)
+        ids: list[Any] = list(self.client.zrange(JOBS_KEY, -limit, -1))
         pipe = self.client.pipeline(transaction=False)
         for job_id in ids:
             pipe.hgetall(job_key(job_id))
@@ -138,7 +158,8 @@ class Registry:
         return records
 
     def attempts(self, key: str) -> Attempts:
-        started, ended = self.client.hmget(f"{KEY_PREFIX}attempts:{key}", "started", "ended")
+        started, ended = retrying("read attempts", lambda: self.client.hmget(
+            f"{KEY_PREFIX}attempts:{key}", "started", "ended"))  # fmt: skip
         return Attempts(started=int(started or 0), ended=int(ended or 0))
 
     def count(self, keys: set[str], slot: Literal["started", "ended"]) -> None:
@@ -146,10 +167,10 @@ class Registry:
         for key in sorted(keys):
             pipe.hincrby(f"{KEY_PREFIX}attempts:{key}", slot, 1)
             pipe.expire(f"{KEY_PREFIX}attempts:{key}", self.expire_s)
-        pipe.execute()
+        retrying("count an attempt", pipe.execute)
 
 
-def _flat(fields: dict[str, Any]) -> dict[str, str]:
+def _flat(fields: dict[str, Any]) -> dict[Any, Any]:
     """Hash fields as strings; the outcome as JSON, None as an empty string."""
     flat = {}
     for name, value in fields.items():
@@ -161,7 +182,7 @@ def _flat(fields: dict[str, Any]) -> dict[str, str]:
     return flat
 
 
-def _record(raw: dict[str, str]) -> JobRecord:
+def _record(raw: dict[Any, Any]) -> JobRecord:
     data: dict[str, Any] = {k: v for k, v in raw.items() if k in JobRecord.model_fields}
     data["outcome"] = JobOutcome.model_validate_json(raw["outcome"]) if raw.get("outcome") else None
     data["profile"] = raw.get("profile") or None
@@ -291,6 +312,7 @@ __all__ = [
     "RedisJobStore",
     "SignAt",
     "connect",
+    "retrying",
     "job_key",
     "worker_name",
 ]

@@ -14,9 +14,11 @@ Redis instead.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from celery.exceptions import Ignore
+import redis
+from celery.exceptions import Ignore, Reject
 
 from digitize.errors import PageWorkerDiedError
 from digitize.hub.config import KEY_PREFIX, app
@@ -25,14 +27,32 @@ from digitize.hub.pages import cancel_key, error_data, run_page_task
 from digitize.hub.registry import Lease
 from digitize.hub.state import current
 
+log = logging.getLogger("digitize.hub")
+
 
 @app.task(bind=True, name="digitize.hub.dossier", max_retries=None)
 def dossier_task(self: Any, job: dict[str, Any]) -> dict[str, Any]:
-    return run_hub_job(self, HubJob.model_validate(job), current())
+    try:
+        return run_hub_job(self, HubJob.model_validate(job), current())
+    except redis.RedisError as exc:
+        # Redis stayed away longer than the registry's patience: hand the message back (it
+        # is in Redis's unacknowledged set meanwhile, so it comes back either way).
+        log.warning("job %s: Redis unreachable (%s): handed back", self.request.id,
+                    type(exc).__name__)  # fmt: skip
+        raise Reject(str(exc), requeue=True) from None
 
 
 @app.task(bind=True, name="digitize.hub.page", max_retries=None)
 def page_task(self: Any, args: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return _page(self, args)
+    except redis.RedisError as exc:
+        log.warning("page %s: Redis unreachable (%s): handed back", self.request.id,
+                    type(exc).__name__)  # fmt: skip
+        raise Reject(str(exc), requeue=True) from None
+
+
+def _page(self: Any, args: dict[str, Any]) -> dict[str, Any]:
     state = current()
     task_id = str(self.request.id)
     client = state.client

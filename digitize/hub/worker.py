@@ -105,7 +105,11 @@ def run_worker(options: WorkerOptions) -> None:
         state.stopping.set()
         delay = profile.hub.abandon_after_s
         log.info("stopping: running dossiers get %.0f s before they are handed back", delay)
-        timer = threading.Timer(delay, lambda: [e.set() for e in list(state.active)])
+        def abandon_running() -> None:
+            for event in list(state.active):
+                event.set()
+
+        timer = threading.Timer(delay, abandon_running)
         timer.daemon = True
         timer.start()
 
