@@ -189,10 +189,12 @@ def small_scan(path: Path, seed: int) -> Path:
     return path
 
 
-def small_dossier(folder: Path, pages: int, seed: int = 0) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+def small_dossier(folder: Path, pages: int, seed: int = 0, *, one_document: bool = False) -> Path:
+    """``pages`` small scans: one document each, or all pages of one document (a subfolder)."""
+    target = folder / "01-don-de-nghi" if one_document else folder
+    target.mkdir(parents=True, exist_ok=True)
     for index in range(1, pages + 1):
-        small_scan(folder / f"trang-{index:02d}.jpg", seed * 10 + index)
+        small_scan(target / f"trang-{index:02d}.jpg", seed * 10 + index)
     return folder
 
 

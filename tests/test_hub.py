@@ -184,7 +184,7 @@ def test_a_large_dossier_runs_its_pages_on_both_workers(redis_server: RedisServe
     from digitize.hub import submit
     from digitize.manifest import Manifest
 
-    dossier = small_dossier(hub_dirs["in"] / "HS-lon", 8, 3)
+    dossier = small_dossier(hub_dirs["in"] / "HS-lon", 8, 3, one_document=True)
     workers = [start_worker(redis_server, hub_dirs, f"w{i}") for i in (1, 2)]
     try:
         for worker in workers:

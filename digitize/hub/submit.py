@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from celery import Celery
 from kombu.exceptions import OperationalError
 
 from digitize.errors import (
@@ -27,8 +28,7 @@ from digitize.errors import (
     OutputError,
     SignerConfigError,
 )
-from digitize.hub import tasks  # noqa: F401 - registers the tasks on the app
-from digitize.hub.config import DOSSIER_TASK, app, configure, mask_text, mask_url
+from digitize.hub.config import DOSSIER_TASK, configure, mask_text, mask_url
 from digitize.hub.jobs import HubJob
 from digitize.hub.registry import JobRecord, Registry, SignAt, connect
 from digitize.jobs import JobOutcome
@@ -63,7 +63,10 @@ class Hub:
     settings: HubSettings
 
     def __post_init__(self) -> None:
-        configure(app, self.url, self.settings)
+        # Its own Celery object: a process may talk to several hubs (tasks are sent by name,
+        # so this one needs none registered).
+        self.app = Celery("digitize-submit")
+        configure(self.app, self.url, self.settings)
         self.client = connect(self.url, self.settings.broker_timeout_s)
         self.registry = Registry(self.client, self.settings.result_expires_s)
 
@@ -155,7 +158,7 @@ def submit(
                            profile=job.profile, submitted_at=job.submitted_at.isoformat())  # fmt: skip
         with hub.guard("submit the job"):
             hub.registry.create(record)
-            app.send_task(DOSSIER_TASK, args=[job.model_dump(mode="json")], task_id=job.job_id,
+            hub.app.send_task(DOSSIER_TASK, args=[job.model_dump(mode="json")], task_id=job.job_id,
                           retry=True)  # fmt: skip
         handles.append(JobHandle(hub, job.job_id, job.name))
     return handles
