@@ -82,6 +82,10 @@ def transport_options(settings: HubSettings) -> dict[str, Any]:
         # Sweep for such messages every restore_interval_s (throttle 1: every sweep looks).
         "unacked_restore_interval": settings.restore_interval_s,
         "unacked_restore_throttle": 1,
+        # The sweep holds a mutex in Redis for milliseconds; one left by a sweep cut short
+        # (a worker killed, Redis restarted) would stop every sweep until it expires
+        # (kombu's default: 300 s). A short expiry bounds that wait.
+        "unacked_mutex_expire": max(5, int(settings.restore_interval_s * 3)),
         "socket_timeout": settings.broker_timeout_s,
         "socket_connect_timeout": settings.broker_timeout_s,
         "socket_keepalive": True,
