@@ -58,13 +58,16 @@ def broker_option(func):  # type: ignore[no-untyped-def]
               help="Dossiers at once on this machine; 0: page work only.")
 @click.option("--pages", type=click.IntRange(0, 256), default=0,
               help="Page processes on this machine, for any dossier of the hub (0: one per core).")
+@click.option("--no-signer", "no_signer", is_flag=True,
+              help="Hold no signer: prepare --sign-at station jobs only (a hub without keys).")
 @click.option("--events", is_flag=True, help="Send Celery task events (for Flower).")
 @click.option("--loglevel", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
               default="INFO", show_default=True)
 @profile_option
 @handle_errors
 def worker_cmd(broker: str | None, out_dir: Path, prepared_dir: Path | None, concurrency: int,
-               pages: int, events: bool, loglevel: str, profile_name: str | None) -> None:
+               pages: int, no_signer: bool, events: bool, loglevel: str,
+               profile_name: str | None) -> None:
     """Run dossiers and pages of the hub until SIGTERM.
 
     On SIGTERM it takes no new work, lets running dossiers finish for hub.abandon_after_s
@@ -75,7 +78,8 @@ def worker_cmd(broker: str | None, out_dir: Path, prepared_dir: Path | None, con
     run_worker(WorkerOptions(url=_broker(broker), out_dir=out_dir.expanduser().absolute(),
                              prepared_dir=prepared_dir.expanduser().absolute() if prepared_dir
                              else None, concurrency=concurrency, pages=pages,
-                             profile=profile_name, events=events, loglevel=loglevel))  # fmt: skip
+                             profile=profile_name, events=events, loglevel=loglevel,
+                             signer=not no_signer))  # fmt: skip
 
 
 def _outcome_line(job_id: str, outcome: JobOutcome) -> str:

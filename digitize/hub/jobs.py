@@ -30,7 +30,7 @@ from typing import Any
 from celery.exceptions import Reject
 
 from digitize.bundle import bundle_name_for
-from digitize.errors import DigitizeError
+from digitize.errors import DigitizeError, SignerConfigError
 from digitize.hub.prepared import PreparingSigner, check_prepared_files, ocr_collector
 from digitize.hub.registry import JobRecord, Lease, SignAt, worker_name
 from digitize.hub.state import WorkerState
@@ -155,11 +155,12 @@ def run_hub_job(task: Any, job: HubJob, state: WorkerState) -> dict[str, Any]:
 def _run(job: HubJob, dossier_job: DossierJob, profile: Any, state: WorkerState,
          abandon: threading.Event) -> JobOutcome:  # fmt: skip
     if job.sign_at == "worker":
-        return run_job(dossier_job, state.context(profile, abandon))
+        try:
+            return run_job(dossier_job, state.context(profile, abandon))
+        except SignerConfigError as exc:  # a worker without a signer (--no-signer)
+            return _failed(job, exc)
     cert = job.signer_cert_pem or state.signer_cert_pem()
     if not cert:
-        from digitize.errors import SignerConfigError
-
         return _failed(job, SignerConfigError(
             "--sign-at station needs the digitiser's certificate: submit with --signer-cert, "
             "or set hub.signer_cert in the worker's profile", path=job.name))  # fmt: skip

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from digitize.errors import SignerConfigError
 from digitize.hub.pages import HubPageExecutor, JobPageExecutor
 from digitize.hub.registry import RedisJobStore, Registry
 from digitize.jobs import JobContext, SerialSignerHandle, SignerHandle
@@ -34,6 +35,7 @@ class WorkerState:
     registry: Registry
     pages: HubPageExecutor | None = None
     data_dir: Path | None = None
+    can_sign: bool = True  # False: --no-signer, only --sign-at station jobs
     active: set[threading.Event] = field(default_factory=set)  # abandon events of running jobs
     stopping: threading.Event = field(default_factory=threading.Event)
     _profiles: dict[str, Profile] = field(default_factory=dict)
@@ -56,6 +58,11 @@ class WorkerState:
 
     def signer_for(self, profile: Profile) -> SerialSignerHandle:
         """One signer per signing set-up, opened on first use and kept (one login)."""
+        if not self.can_sign:
+            raise SignerConfigError(
+                "this worker holds no signer (--no-signer): it only prepares bundles for "
+                "--sign-at station jobs", hint="submit with --sign-at station, or run a "
+                "worker with a signer")  # fmt: skip
         key = profile.sign.model_dump_json()
         with self._lock:
             if key not in self._signers:

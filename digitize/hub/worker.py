@@ -51,6 +51,7 @@ class WorkerOptions:
     events: bool = False  # Celery task events (Flower)
     loglevel: str = "INFO"
     data_dir: Path | None = None
+    signer: bool = True  # False: no signer on this machine (--sign-at station jobs only)
 
 
 def _node(role: str) -> str:
@@ -85,6 +86,7 @@ def run_worker(options: WorkerOptions) -> None:
         url=options.url, profile=profile, profile_name=options.profile, out_dir=out_dir,
         prepared_dir=options.prepared_dir or out_dir / "prepared", client=client,
         registry=Registry(client, profile.hub.result_expires_s), data_dir=options.data_dir,
+        can_sign=options.signer,
     )  # fmt: skip
     install(state)
     pages = options.pages or usable_cores()
@@ -95,7 +97,8 @@ def run_worker(options: WorkerOptions) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     # Opened before anything else: a bad PIN stops here, and the secret has left the
     # environment before the page child is started.
-    state.signer_for(profile).open()
+    if options.signer:
+        state.signer_for(profile).open()
     state.pages = HubPageExecutor(app, client, spool_dir_for(out_dir), profile.hub.page_window,
                                   profile.hub.inline_image_max_bytes)  # fmt: skip
     child = _PageChild(options, pages)
