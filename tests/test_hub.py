@@ -300,3 +300,30 @@ def test_a_dossier_whose_attempts_keep_dying_ends_failed(redis_server: RedisServ
     assert handle.record().state == "failed"  # type: ignore[union-attr]
     assert reg.attempts(handle.id).started == 2
     assert not [p for p in out_names(hub_dirs["out"]) if "HS-0004" in p]
+
+
+def test_a_redelivery_while_the_holder_lives_is_deferred_not_run(
+    redis_server: RedisServer, hub_dirs: dict[str, Path]
+) -> None:
+    """A dossier outliving the visibility timeout (1.5 s here) is handed out again while its
+    first worker still builds it: the second delivery finds the bundle's lease held and
+    defers, so the dossier runs once (one attempt in Redis) and one bundle appears."""
+    from digitize.hub import submit
+
+    hub_profile(hub_dirs["profile"], visibility_timeout_s=1.5, lease_ttl_s=6)
+    dossier = small_dossier(hub_dirs["in"] / "HS-0005", 10, 6, one_document=True)
+    workers = [start_worker(redis_server, hub_dirs, f"w{i}") for i in (1, 2)]
+    try:
+        for worker in workers:
+            wait_ready(worker)
+        (handle,) = submit([dossier], broker=redis_server.url, profile=str(hub_dirs["profile"]))
+        outcome = handle.wait(400)
+    finally:
+        for worker in workers:
+            worker.terminate()
+    assert outcome.kind == "done", outcome.error
+    logs = "".join(w.output() for w in workers)
+    assert "HS-0005 is being built by" in logs and "delivery deferred" in logs
+    assert registry(redis_server).attempts(handle.id).started == 1
+    assert out_names(hub_dirs["out"]) == {"HS-0005"}
+    assert verify_bundle(hub_dirs["out"] / "HS-0005", roots()).ok
