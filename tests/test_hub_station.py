@@ -32,8 +32,14 @@ from digitize.profiles import load_profile
 from digitize.sign import open_signer
 from tests import helpers_pki
 from tests.helpers_pki import PkiServices, SoftHsmToken
-from tests.helpers_redis import REPO, RedisServer, WorkerProcess, hub_profile, require_redis, \
-    small_dossier  # fmt: skip
+from tests.helpers_redis import (
+    REPO,
+    RedisServer,
+    WorkerProcess,
+    hub_profile,
+    require_redis,
+    small_dossier,
+)
 from tests.helpers_spy import pkcs11_spy
 from tests.test_hub import cli, wait_ready
 
@@ -64,7 +70,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory, vn_pki: PkiServices) -> d
         server.stop()
     assert done.returncode == 0, done.stdout + done.stderr + worker.output()[-4000:]
     assert not hub_data.exists() or not any(hub_data.iterdir())
-    return {"work": work, "bundle": work / "out" / "prepared" / "HS-TRAM-01", "stdout": work}
+    return {"work": work, "bundle": work / "out" / "prepared" / "HS-TRAM-01"}
 
 
 def test_the_hub_makes_a_marked_prepared_bundle_without_any_signature(

@@ -14,7 +14,7 @@
     shared storage: OUT/<bundle> (atomic rename) or OUT/prepared/<bundle> → digitize finish
 
 Needs the ``celery`` extra (``pip install digitize[celery]``). Modules: ``config`` (broker URL,
-masking, the Celery app), ``registry`` (job records, attempts, leases), ``jobs`` (the dossier
+masking, the Celery app), ``registry`` (job records, attempts, leases), ``hubjob`` (the dossier
 task's body), ``pages`` (page fan-out), ``prepared`` (prepared bundles and ``finish``),
 ``tasks`` (the Celery tasks), ``state`` and ``worker`` (``digitize worker``), ``submit``
 (``digitize submit``/``jobs`` and the Python API).

@@ -29,7 +29,7 @@ from digitize.errors import (
     SignerConfigError,
 )
 from digitize.hub.config import DOSSIER_TASK, configure, mask_text, mask_url
-from digitize.hub.jobs import HubJob
+from digitize.hub.hubjob import HubJob
 from digitize.hub.registry import JobRecord, Registry, SignAt, connect
 from digitize.jobs import JobOutcome
 from digitize.settings import HubSettings

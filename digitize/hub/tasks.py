@@ -22,7 +22,7 @@ from celery.exceptions import Ignore, Reject
 
 from digitize.errors import PageWorkerDiedError
 from digitize.hub.config import KEY_PREFIX, app
-from digitize.hub.jobs import HubJob, run_hub_job
+from digitize.hub.hubjob import HubJob, run_hub_job
 from digitize.hub.pages import cancel_key, error_data, run_page_task
 from digitize.hub.registry import Lease
 from digitize.hub.state import current
