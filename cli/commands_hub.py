@@ -183,10 +183,13 @@ def finish_cmd(prepared: Path, out_dir: Path, trust: tuple[Path, ...],
     """Sign a PREPARED bundle from the hub with this station's signer (one PIN entry for every
     document and the manifest), commit it under OUT and verify it."""
     from digitize.hub import finish_prepared_bundle
+    from digitize.hub.prepared import check_prepared_files, read_marker
     from digitize.profiles import load_profile
     from digitize.sign import open_signer
 
     profile = load_profile(profile_name)
+    read_marker(prepared)  # a wrong or damaged folder is refused before the PIN is asked
+    check_prepared_files(prepared)
     signer = open_signer(profile.sign)
     try:
         result = finish_prepared_bundle(prepared, out_dir, profile, signer,

@@ -158,3 +158,27 @@ def test_the_station_finishes_with_one_pin_entry_and_the_bundle_verifies(
         assert all(e.started_at > doc.signature.signed_at for e in doc.extraction)  # R1
     assert sorted(p.name for p in out.iterdir()) == ["HS-TRAM-01"]
     assert {p.name: p.read_bytes() for p in prepared["bundle"].iterdir()} == before
+
+
+def test_a_prepared_bundle_naming_files_outside_itself_is_refused(
+    prepared: dict[str, Path], tmp_path: Path
+) -> None:
+    """The hub's manifest names the files the station copies and signs: a name that leaves
+    the folder (even with checksums made to match) is refused before anything is read."""
+    from digitize.bundle import write_checksums
+    from digitize.errors import BundleStructureError
+
+    copy = tmp_path / "HS-TRAM-01"
+    shutil.copytree(prepared["bundle"], copy)
+    data = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    data["documents"][0]["masters"] = [{"file": "../../etc/passwd", "source_file": "x",
+                                        "sha256": "0" * 64, "size_bytes": 1, "reason": "x"}]  # fmt: skip
+    (copy / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    write_checksums(copy)
+    signer = open_signer(load_profile().sign, tmp_path / "data")
+    try:
+        with pytest.raises(BundleStructureError, match="not in the prepared bundle"):
+            finish_prepared_bundle(copy, tmp_path / "out", load_profile(), signer)
+    finally:
+        signer.close()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

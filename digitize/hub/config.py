@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from celery import Celery
 
-from digitize.errors import ConfigError
+from digitize.errors import ConfigError, OutputError
 from digitize.settings import HubSettings
 
 BROKER_ENV = "DIGITIZE_BROKER_URL"
@@ -31,6 +31,11 @@ PAGE_TASK = "digitize.hub.page"
 KEY_PREFIX = "digitize:"  # every key the hub itself writes in Redis starts with this
 
 app = Celery("digitize")
+
+
+class BrokerUnavailableError(OutputError):
+    """The broker (Redis) could not be reached or refused the command: nothing was queued
+    (or, for ``jobs``/``wait``, nothing could be read). A station fault: retry later."""
 
 
 def broker_url(given: str | None = None) -> str:
@@ -137,6 +142,7 @@ def configure(celery_app: Celery, url: str, settings: HubSettings, *, events: bo
 
 __all__ = [
     "BROKER_ENV",
+    "BrokerUnavailableError",
     "DOSSIER_QUEUE",
     "DOSSIER_TASK",
     "KEY_PREFIX",

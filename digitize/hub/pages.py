@@ -22,6 +22,7 @@ import base64
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
@@ -29,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from kombu.exceptions import OperationalError
 
 from digitize.errors import DigitizeError, OutputError, all_error_classes
-from digitize.hub.config import KEY_PREFIX, PAGE_TASK
+from digitize.hub.config import KEY_PREFIX, PAGE_TASK, BrokerUnavailableError
 from digitize.models import EncodedImage, FrozenModel, IngestedPage, PageOcr
 from digitize.pipeline import PageWork, process_page
 from digitize.settings import CleanSettings, IngestSettings, OcrSettings, PdfaSettings
@@ -165,14 +167,14 @@ class _Poller:
             with self._lock:
                 waiting = dict(self._waiting)
             if not waiting:
-                threading.Event().wait(self.interval_s)
+                time.sleep(self.interval_s)
                 continue
             ids = list(waiting)
             try:
                 raws = self.client.mget([self.key_of(i) for i in ids])
             except redis.RedisError as exc:
                 log.warning("page results: cannot reach Redis (%s); retrying", type(exc).__name__)
-                threading.Event().wait(1.0)
+                time.sleep(1.0)
                 continue
             for task_id, raw in zip(ids, raws, strict=True):
                 future = waiting[task_id]
@@ -182,11 +184,17 @@ class _Poller:
                 if raw is None:
                     continue
                 meta = self.decode(raw)
-                if meta.get("status") != "SUCCESS":
+                status = meta.get("status")
+                if status == "FAILURE":  # the task itself broke (not the page: that is data)
+                    self._drop(task_id)
+                    future.set_exception(DigitizeError(
+                        f"a page task failed in its worker: {meta.get('result')}"))  # fmt: skip
+                    continue
+                if status != "SUCCESS":
                     continue  # STARTED, RETRY: still on its way
                 self._drop(task_id)
                 self._complete(future, meta.get("result") or {})
-            threading.Event().wait(self.interval_s)
+            time.sleep(self.interval_s)
 
     def _drop(self, task_id: str, cancelled: bool = False) -> None:
         with self._lock:
@@ -269,9 +277,26 @@ class HubPageExecutor:
         future: Future[PageWork] = Future()
         args = page_task_args(page, component, ingest, clean, ocr, pdfa, self.spool_dir,
                               self.inline_max)  # fmt: skip
-        self.app.send_task(PAGE_TASK, args=[args], task_id=task_id)
+        self._send(args, task_id)
         self._poller.watch(task_id, future)
         return future
+
+    def _send(self, args: dict[str, Any], task_id: str, patience_s: float = 60.0) -> None:
+        """Send one page task, waiting out a Redis restart; past ``patience_s`` the dossier
+        fails as a station fault (retryable), not as a bug."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                self.app.send_task(PAGE_TASK, args=[args], task_id=task_id)
+                return
+            except (OperationalError, redis.RedisError) as exc:
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailableError(
+                        f"cannot send page work to the hub: {type(exc).__name__}",
+                        path=args["page"]["source"], page=args["page"]["index"],
+                    ) from None  # fmt: skip
+                log.warning("cannot send a page to the hub (%s); retrying", type(exc).__name__)
+                time.sleep(1.0)
 
 
 class JobPageExecutor:

@@ -194,9 +194,10 @@ class FinishResult(FrozenModel):
     verified: bool
 
 
-def check_prepared_files(folder: Path) -> None:
+def check_prepared_files(folder: Path) -> set[str]:
     """Every file of the prepared bundle is in ``checksums.sha256`` with its hash, and every
-    listed file is there (a copy damaged on the way is refused before anything is signed)."""
+    listed file is there (a copy damaged on the way is refused before anything is signed).
+    Returns the names: the only ones the manifest and marker may name."""
     listed: dict[str, str] = {}
     path = folder / CHECKSUMS_FILE
     try:
@@ -215,8 +216,21 @@ def check_prepared_files(folder: Path) -> None:
             f"{name} is {'not listed in' if name in present else 'missing but listed in'} "
             f"{CHECKSUMS_FILE}", path=folder)  # fmt: skip
     for name, digest in sorted(listed.items()):
+        if not (folder / name).is_file() or (folder / name).is_symlink():
+            raise BundleStructureError(f"{name} is not a plain file", path=folder)
         if sha256_file(folder / name) != digest:
             raise HashMismatchError(f"{name} changed since the hub prepared it", path=folder)
+    return set(listed)
+
+
+def _named_files(manifest: Manifest, marker: PreparedBundle) -> set[str]:
+    """Every file the manifest and the marker name, with the OCR and preparation records."""
+    names = {item.file for item in marker.documents}
+    for doc in manifest.documents:
+        if doc.file is not None:
+            names.update({doc.file, f"{doc.file}{OCR_SUFFIX}", f"{doc.file}{PREPARATION_SUFFIX}"})
+        names.update(entry.file for entry in (*doc.originals, *doc.masters))
+    return names
 
 
 def _summary(record: SignatureRecord) -> SignatureSummary:
@@ -287,8 +301,14 @@ def finish_prepared_bundle(
 
     prepared, out_dir = Path(prepared), Path(out_dir)
     marker = read_marker(prepared)
-    check_prepared_files(prepared)
+    present = check_prepared_files(prepared)
     manifest = Manifest.model_validate_json((prepared / MANIFEST_FILE).read_bytes())
+    # Names come from the hub: only files of this folder, listed in its checksums (no path
+    # leaves the folder, nothing is read or written elsewhere).
+    unknown = sorted(_named_files(manifest, marker) - present)
+    if unknown:
+        raise BundleStructureError(f"names a file that is not in the prepared bundle: "
+                                   f"{unknown[0]!r}", path=prepared)  # fmt: skip
     if signer.identity.cert_sha256 != marker.digitiser.cert_sha256:
         raise PreparedDocumentError(
             f"prepared for '{marker.digitiser.full_name}', but this station signs as "

@@ -25,20 +25,20 @@ from digitize.errors import (
     ExitCode,
     InputError,
     InterruptedRunError,
-    OutputError,
     SignerConfigError,
 )
-from digitize.hub.config import DOSSIER_TASK, configure, mask_text, mask_url
+from digitize.hub.config import (
+    DOSSIER_TASK,
+    BrokerUnavailableError,
+    configure,
+    mask_text,
+    mask_url,
+)
 from digitize.hub.hubjob import HubJob
 from digitize.hub.registry import JobRecord, Registry, SignAt, connect
 from digitize.jobs import JobOutcome
 from digitize.settings import HubSettings
 from digitize.util import nfc, sha256_file, vn_now
-
-
-class BrokerUnavailableError(OutputError):
-    """The broker (Redis) could not be reached or refused the command: nothing was queued
-    (or, for ``jobs``/``wait``, nothing could be read). Retry later."""
 
 
 class JobWaitTimeoutError(InterruptedRunError):
