@@ -31,7 +31,12 @@ from celery.exceptions import Reject
 
 from digitize.bundle import bundle_name_for
 from digitize.errors import DigitizeError, SignerConfigError
-from digitize.hub.prepared import PreparingSigner, check_prepared_files, ocr_collector
+from digitize.hub.prepared import (
+    ExtractionInputs,
+    PreparingSigner,
+    check_prepared_files,
+    declared_paper_types,
+)
 from digitize.hub.registry import JobRecord, Lease, SignAt, worker_name
 from digitize.hub.state import WorkerState
 from digitize.jobs import DossierJob, JobOutcome, SerialSignerHandle, run_job
@@ -167,18 +172,16 @@ def _run(job: HubJob, dossier_job: DossierJob, profile: Any, state: WorkerState,
     # Extraction waits for the signature (R1): it runs at the station, on the OCR kept here.
     profile = profile.model_copy(update={"extract": profile.extract.model_copy(
         update={"enabled": False})})  # fmt: skip
-    record, pages_of = ocr_collector()
     bundle = bundle_name_for(job.source)
-
-    def on_work(work: PageWork) -> None:
-        from digitize.hub.pages import ocr_of
-
-        record(work.component, work.page, ocr_of(work))
-
     try:
-        preparing = PreparingSigner(bundle, cert.encode(), profile.sign, pages_of)
+        inputs = ExtractionInputs(declared_paper_types(job.source))
+        preparing = PreparingSigner(bundle, cert.encode(), profile.sign, inputs.inputs_of)
     except DigitizeError as exc:
         return _failed(job, exc)
+
+    def on_work(work: PageWork) -> None:
+        inputs.record(work.component, work.page, work.ocr, work.hand_words)
+
     ctx = state.context(profile, abandon, signer=SerialSignerHandle(signer=preparing),
                         on_work=on_work, verify=False)  # fmt: skip
     outcome = run_job(dossier_job, ctx)

@@ -34,7 +34,7 @@ from kombu.exceptions import OperationalError
 
 from digitize.errors import DigitizeError, OutputError, all_error_classes
 from digitize.hub.config import KEY_PREFIX, PAGE_TASK, BrokerUnavailableError
-from digitize.models import EncodedImage, FrozenModel, IngestedPage, PageOcr
+from digitize.models import EncodedImage, FrozenModel, IngestedPage
 from digitize.pipeline import PageWork, process_page
 from digitize.settings import CleanSettings, IngestSettings, OcrSettings, PdfaSettings
 from digitize.util import write_atomic
@@ -313,11 +313,6 @@ class JobPageExecutor:
         return None
 
 
-def ocr_of(work: PageWork) -> PageOcr:
-    """The page's OCR without the hOCR (what extraction reads, R1: at the station)."""
-    return work.ocr.model_copy(update={"hocr": None})
-
-
 def spool_dir_for(out_dir: Path) -> Path:
     return Path(os.path.join(out_dir, ".digitize-spool"))
 
@@ -331,7 +326,6 @@ __all__ = [
     "decode_page_work",
     "encode_page_work",
     "error_from_data",
-    "ocr_of",
     "page_task_args",
     "run_page_task",
     "spool_dir_for",

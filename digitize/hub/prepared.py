@@ -34,8 +34,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import TypeAdapter
-
 from digitize.assemble import (
     REVIEW_SEVERITIES,
     document_needs_review,
@@ -85,7 +83,15 @@ PREPARED_P7S = (
 PREPARATION_SUFFIX = ".prepared.json"
 OCR_SUFFIX = ".ocr.json"
 _ORDINAL = re.compile(r"\.(\d{3})\.pdf$")
-_OCR_LIST = TypeAdapter(list[PageOcr])
+
+
+class ExtractionInput(FrozenModel):
+    """What extraction reads for one document (``<file>.ocr.json``): it runs at the station,
+    after the signature (R1), on exactly what the hub read."""
+
+    paper_type: str | None = None  # dossier.yaml's declared paper type (Art. 9)
+    pages: tuple[PageOcr, ...] = ()  # in page order, without hOCR
+    hand_words: tuple[tuple[int, ...], ...] = ()  # per page: words in hand ink
 
 
 class NotAPreparedBundleError(InputError):
@@ -128,14 +134,15 @@ def read_marker(folder: Path) -> PreparedBundle:
 
 class PreparingSigner(DigitiserSigner):
     """A ``DigitiserSigner`` for the hub that reserves instead of signing (see the module
-    docstring). One per job; ``ocr_of(ordinal)`` gives the OCR of a component's pages."""
+    docstring). One per job; ``inputs_of(ordinal)`` gives what extraction will read of that
+    component (its pages' OCR)."""
 
     def __init__(self, bundle: str, certificate: bytes, settings: SigningSettings,
-                 ocr_of: Callable[[int], list[PageOcr]]) -> None:  # fmt: skip
+                 inputs_of: Callable[[int], ExtractionInput]) -> None:  # fmt: skip
         self._cert = load_certificate(certificate)
         self._identity = identity_of(self._cert)
         self._settings = settings
-        self._ocr_of = ocr_of
+        self._inputs_of = inputs_of
         self._bundle = bundle
         self._documents: list[PreparedDocument] = []
         self._lock = threading.Lock()
@@ -159,8 +166,8 @@ class PreparingSigner(DigitiserSigner):
         preparation = reserve_field(in_path, out_path, self._cert, scan_time, self._settings,
                                     text_boxes_pt)  # fmt: skip
         staging = out_path.parent
-        ocrs = self._ocr_of(int(found.group(1)))
-        write_atomic(staging / f"{out_path.name}{OCR_SUFFIX}", _OCR_LIST.dump_json(ocrs))
+        inputs = self._inputs_of(int(found.group(1)))
+        write_atomic(staging / f"{out_path.name}{OCR_SUFFIX}", inputs.model_dump_json().encode())
         write_atomic(staging / f"{out_path.name}{PREPARATION_SUFFIX}",
                      preparation.model_dump_json(indent=2).encode())  # fmt: skip
         with self._lock:
@@ -250,15 +257,20 @@ def _summary(record: SignatureRecord) -> SignatureSummary:
 def _finish_document(doc: DocumentEntry, prepared: Path, item: PreparedDocument,
                      signer: DigitiserSigner, writer: BundleWriter,
                      profile: Profile) -> tuple[DocumentEntry, SignatureRecord]:  # fmt: skip
-    from digitize.extract import extract_fields
+    from digitize.extract import PaperContext, extract_paper
 
     assert doc.file is not None
     signed = writer.path(doc.file)
     record = signer.finish_prepared(prepared / doc.file, signed, item.preparation)
     # R1: extraction reads the signed document's text, after its signature exists.
     started = datetime.now(VN_TZ)
-    ocrs = _OCR_LIST.validate_json((prepared / f"{doc.file}{OCR_SUFFIX}").read_bytes())
-    fields = extract_fields(ocrs, profile.extract) if profile.extract.enabled else ()
+    inputs = ExtractionInput.model_validate_json(
+        (prepared / f"{doc.file}{OCR_SUFFIX}").read_bytes())  # fmt: skip
+    paper = None
+    if profile.extract.enabled and inputs.pages:
+        context = PaperContext(inputs.paper_type, tuple(frozenset(h) for h in inputs.hand_words))
+        paper = extract_paper(inputs.pages, profile.extract, context=context)
+    fields = paper.header if paper is not None else ()
     extraction = extraction_entries(fields, started)
     update: dict[str, object] = {
         **header_fields(extraction),
@@ -266,7 +278,9 @@ def _finish_document(doc: DocumentEntry, prepared: Path, item: PreparedDocument,
         "size_bytes": signed.stat().st_size,
         "signature": _summary(record),
         "extraction": extraction,
-        "flags": (*doc.flags, *field_review_flags(fields)),
+        "art9": paper.art9 if paper is not None else None,
+        "flags": (*doc.flags, *(paper.flags if paper is not None else ()),
+                  *field_review_flags(fields)),  # fmt: skip
     }
     return doc.model_copy(update=update), record
 
@@ -297,7 +311,7 @@ def finish_prepared_bundle(
     (it is then removed: nothing unverifiable stays under a final name).
     """
     from digitize.jobs import trust_roots_for
-    from digitize.verify import verify_bundle
+    from digitize.verify import demo_allowed_for, verify_bundle
 
     prepared, out_dir = Path(prepared), Path(out_dir)
     marker = read_marker(prepared)
@@ -330,12 +344,20 @@ def finish_prepared_bundle(
             _carry(doc, prepared, writer)
             documents.append(finished)
             evidence.update((e.sha256, e) for e in record.revocation_evidence)
+        if profile.extract.enabled:  # cross-paper checks and result codes (Art. 7, 9)
+            from digitize.extract import DossierFacts, finish_dossier
+
+            facts = DossierFacts(manifest.dossier_code, manifest.procedure_code)
+            documents = finish_dossier(documents, facts, profile.extract)
         review = any(document_needs_review(d) for d in documents) or any(
             f.severity in REVIEW_SEVERITIES for f in manifest.flags
         )
+        # The manifest is completed here, after every signature: it is created now.
         final = manifest.model_copy(update={"documents": tuple(documents),
                                             "revocation_evidence": tuple(evidence.values()),
-                                            "needs_review": review})  # fmt: skip
+                                            "needs_review": review,
+                                            "created_at": datetime.now(VN_TZ).replace(
+                                                microsecond=0)})  # fmt: skip
         if profile.pipeline.strict and review:
             raise QualityError("pages or fields need review and the profile is strict: "
                                "no bundle written", path=prepared)  # fmt: skip
@@ -344,7 +366,7 @@ def finish_prepared_bundle(
         bundle_path, zip_path = writer.commit()
     if verify:
         roots = trust_roots if trust_roots is not None else trust_roots_for(profile)
-        report = verify_bundle(bundle_path, roots, lang="en")
+        report = verify_bundle(bundle_path, roots, lang="en", allow_demo=demo_allowed_for(profile))
         if not report.ok:
             _remove(bundle_path, zip_path)
             first = report.failures[0]
@@ -369,22 +391,40 @@ def _remove(bundle: Path, zip_path: Path | None) -> None:
         zip_path.unlink(missing_ok=True)
 
 
-def ocr_collector() -> tuple[Callable[[int, int, PageOcr], None], Callable[[int], list[PageOcr]]]:
-    """(record, pages_of): keep pages' OCR until their component is prepared, then hand the
-    component's pages over in page order (and forget them)."""
-    kept: dict[int, dict[int, PageOcr]] = {}
-    lock = threading.Lock()
+class ExtractionInputs:
+    """Keeps each page's OCR (without hOCR) and hand-ink words as its result comes back, until
+    its component is prepared; then hands them over in page order and forgets them."""
 
-    def record(component: int, page: int, ocr: PageOcr) -> None:
-        with lock:
-            kept.setdefault(component, {})[page] = ocr
+    def __init__(self, paper_types: dict[int, str | None]) -> None:
+        self._paper_types = paper_types  # declared per component ordinal (dossier.yaml)
+        self._kept: dict[int, dict[int, tuple[PageOcr, tuple[int, ...]]]] = {}
+        self._lock = threading.Lock()
 
-    def pages_of(component: int) -> list[PageOcr]:
-        with lock:
-            pages = kept.pop(component, {})
-        return [pages[i] for i in sorted(pages)]
+    def record(self, component: int, page: int, ocr: PageOcr, hand_words: tuple[int, ...]) -> None:
+        with self._lock:
+            self._kept.setdefault(component, {})[page] = (ocr.model_copy(update={"hocr": None}),
+                                                          hand_words)  # fmt: skip
 
-    return record, pages_of
+    def inputs_of(self, component: int) -> ExtractionInput:
+        with self._lock:
+            pages = self._kept.pop(component, {})
+        ordered = [pages[i] for i in sorted(pages)]
+        return ExtractionInput(paper_type=self._paper_types.get(component),
+                               pages=tuple(o for o, _h in ordered),
+                               hand_words=tuple(h for _o, h in ordered))  # fmt: skip
+
+
+def declared_paper_types(source: Path) -> dict[int, str | None]:
+    """Component ordinal → the paper type ``dossier.yaml`` declares for it (components are
+    numbered in the order the file lists them; without that list nothing is declared)."""
+    from digitize.ingest import DOSSIER_YAML, load_dossier_yaml
+
+    path = Path(source) / DOSSIER_YAML
+    if not path.is_file():
+        return {}
+    spec = load_dossier_yaml(path)
+    components = getattr(spec, "components", None) or ()
+    return {number: c.paper_type for number, c in enumerate(components, start=1)}
 
 
 __all__ = [
@@ -399,7 +439,9 @@ __all__ = [
     "PreparingSigner",
     "check_prepared_files",
     "finish_prepared_bundle",
-    "ocr_collector",
+    "ExtractionInput",
+    "ExtractionInputs",
+    "declared_paper_types",
     "read_marker",
     "write_marker",
 ]
