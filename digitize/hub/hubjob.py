@@ -84,6 +84,13 @@ def _failed(job: HubJob, error: DigitizeError, attempt: int = 0) -> JobOutcome:
                       retryable=retryable, attempt=attempt)  # fmt: skip
 
 
+def end_with_internal_error(job: HubJob, exc: BaseException, state: WorkerState) -> dict[str, Any]:
+    """A failure outside the job layer's outcomes (a bug): the job ends ``failed`` with it."""
+    text = " ".join(str(exc).split())
+    error = DigitizeError(f"internal error: {type(exc).__name__}: {text}", path=job.name)
+    return _final(state, job, _failed(job, error))
+
+
 def remove_staging(out_dir: Path, bundle: str) -> list[Path]:
     """Staging folders of ``bundle`` (``.<bundle>.partial-…``, ``.<bundle>.work-…``) left by a
     holder that died: called only under the bundle's lease, so none of them is in use (on a
@@ -123,8 +130,8 @@ def run_hub_job(task: Any, job: HubJob, state: WorkerState) -> dict[str, Any]:
                              tags={"hub_job": job.job_id})  # fmt: skip
     try:
         bundle = bundle_name_for(job.source)
-    except Exception:  # noqa: BLE001 - run_job turns the same error into the outcome
-        return _final(state, job, run_job(dossier_job, state.context(profile, threading.Event())))
+    except DigitizeError as exc:  # an unreadable dossier.yaml: the dossier's own fault
+        return _final(state, job, _failed(job, exc))
     abandon = threading.Event()
     lease = Lease(state.client, lease_name(out_dir, bundle), state.settings.lease_ttl_s,
                   on_lost=lambda _why: abandon.set())  # fmt: skip
@@ -215,4 +222,11 @@ def _after(task: Any, job: HubJob, outcome: JobOutcome, state: WorkerState) -> d
     return _final(state, job, outcome)
 
 
-__all__ = ["HubJob", "lease_name", "remove_staging", "run_hub_job", "worker_name"]
+__all__ = [
+    "HubJob",
+    "end_with_internal_error",
+    "lease_name",
+    "remove_staging",
+    "run_hub_job",
+    "worker_name",
+]

@@ -18,11 +18,11 @@ import logging
 from typing import Any
 
 import redis
-from celery.exceptions import Ignore, Reject
+from celery.exceptions import Ignore, Reject, Retry
 
 from digitize.errors import PageWorkerDiedError
 from digitize.hub.config import KEY_PREFIX, app
-from digitize.hub.hubjob import HubJob, run_hub_job
+from digitize.hub.hubjob import HubJob, end_with_internal_error, run_hub_job
 from digitize.hub.pages import cancel_key, error_data, run_page_task
 from digitize.hub.registry import Lease
 from digitize.hub.state import current
@@ -32,14 +32,20 @@ log = logging.getLogger("digitize.hub")
 
 @app.task(bind=True, name="digitize.hub.dossier", max_retries=None)
 def dossier_task(self: Any, job: dict[str, Any]) -> dict[str, Any]:
+    hub_job = HubJob.model_validate(job)
     try:
-        return run_hub_job(self, HubJob.model_validate(job), current())
+        return run_hub_job(self, hub_job, current())
+    except (Retry, Reject, Ignore):
+        raise
     except redis.RedisError as exc:
         # Redis stayed away longer than the registry's patience: hand the message back (it
         # is in Redis's unacknowledged set meanwhile, so it comes back either way).
         log.warning("job %s: Redis unreachable (%s): handed back", self.request.id,
                     type(exc).__name__)  # fmt: skip
         raise Reject(str(exc), requeue=True) from None
+    except Exception as exc:  # noqa: BLE001 - a bug ends the job with its reason, not silently
+        log.exception("job %s: internal error", self.request.id)
+        return end_with_internal_error(hub_job, exc, current())
 
 
 @app.task(bind=True, name="digitize.hub.page", max_retries=None)
