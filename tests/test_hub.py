@@ -327,3 +327,32 @@ def test_a_redelivery_while_the_holder_lives_is_deferred_not_run(
     assert registry(redis_server).attempts(handle.id).started == 1
     assert out_names(hub_dirs["out"]) == {"HS-0005"}
     assert verify_bundle(hub_dirs["out"] / "HS-0005", roots(), allow_demo=True).ok
+
+
+def test_a_page_process_does_not_outlive_its_worker(redis_server: RedisServer,
+                                                    hub_dirs: dict[str, Path]) -> None:  # fmt: skip
+    """Only the worker's main process is killed (the OOM killer picks one): its page child
+    notices and stops instead of serving on unsupervised."""
+    import re
+    import signal
+
+    worker = start_worker(redis_server, hub_dirs, "w1")
+    try:
+        wait_ready(worker)
+        found = re.search(r"pages@[^ ]*\.(\d+) ready\.", worker.output())
+        assert found, worker.output()[-2000:]
+        child = int(found.group(1))
+        assert worker.proc is not None
+        os.kill(worker.proc.pid, signal.SIGKILL)
+
+        def gone() -> bool:
+            try:
+                status = Path(f"/proc/{child}/status").read_text()
+            except FileNotFoundError:
+                return True
+            return "State:\tZ" in status
+
+        wait_for(gone, 90, "the page child to stop")
+    finally:
+        worker.kill()
+    assert "is gone: stopping" in worker.output()

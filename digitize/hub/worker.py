@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ def run_worker(options: WorkerOptions) -> None:
     pages = options.pages or usable_cores()
     log.info("digitize worker: broker %s, out %s", mask_url(options.url), out_dir)
     if options.concurrency == 0:
+        _leave_with_parent()
         _celery(PAGE_QUEUE, "solo" if pages == 1 else "prefork", pages, "pages", options)
         return
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -124,6 +126,25 @@ def run_worker(options: WorkerOptions) -> None:
         state.close()
 
 
+PARENT_ENV = "DIGITIZE_HUB_PARENT"
+
+
+def _leave_with_parent() -> None:
+    """A page child whose worker died (kill -9, OOM) stops too (warm: its current page ends)
+    rather than serve on as an orphan nobody supervises."""
+    parent = os.environ.pop(PARENT_ENV, "")
+    if not parent.isdigit():
+        return  # started by hand as a page-only worker: nobody to follow
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(1.0)
+        log.warning("the worker that started this page process is gone: stopping")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class _PageChild:
     """The page-worker child process, restarted when it dies while the worker runs."""
 
@@ -142,7 +163,8 @@ class _PageChild:
             argv += ["--profile", self.options.profile]
         if self.options.events:
             argv.append("--events")
-        env = {**os.environ, BROKER_ENV: self.options.url}  # never on a command line
+        # The URL (and its password) never on a command line.
+        env = {**os.environ, BROKER_ENV: self.options.url, PARENT_ENV: str(os.getpid())}
         with self._lock:
             self._proc = subprocess.Popen(argv, env=env)
 
