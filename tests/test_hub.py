@@ -356,3 +356,37 @@ def test_a_page_process_does_not_outlive_its_worker(redis_server: RedisServer,
     finally:
         worker.kill()
     assert "is gone: stopping" in worker.output()
+
+
+def test_lost_page_messages_are_sent_again(redis_server: RedisServer,
+                                           hub_dirs: dict[str, Path]) -> None:  # fmt: skip
+    """A dossier's page messages vanish from Redis (a Redis that lost data): no worker starts
+    them, so after hub.page_timeout_s the dossier sends them again and still ends done."""
+    import re
+    import signal
+
+    from digitize.hub import submit
+
+    hub_profile(hub_dirs["profile"], page_timeout_s=3)
+    worker = start_worker(redis_server, hub_dirs, "w1")
+    try:
+        wait_ready(worker)
+        found = re.search(r"pages@[^ ]*\.(\d+) ready\.", worker.output())
+        assert found
+        child = int(found.group(1))
+        os.kill(child, signal.SIGSTOP)  # page work cannot start meanwhile
+        try:
+            dossier = small_dossier(hub_dirs["in"] / "HS-0006", 3, 8, one_document=True)
+            (handle,) = submit([dossier], broker=redis_server.url,
+                               profile=str(hub_dirs["profile"]))  # fmt: skip
+            client = redis_server.client()
+            wait_for(lambda: client.llen("pages") >= 1, 120, "page messages in the queue")
+            client.delete("pages")  # lost
+        finally:
+            os.kill(child, signal.SIGCONT)
+        outcome = handle.wait(300)
+    finally:
+        worker.terminate()
+    assert outcome.kind == "done", outcome.error
+    assert "sent again as" in worker.output()
+    assert out_names(hub_dirs["out"]) == {"HS-0006"}

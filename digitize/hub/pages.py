@@ -26,13 +26,14 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import redis
 from kombu.exceptions import OperationalError
 
-from digitize.errors import DigitizeError, OutputError, all_error_classes
+from digitize.errors import DigitizeError, OutputError, PageWorkerDiedError, all_error_classes
 from digitize.hub.config import KEY_PREFIX, PAGE_TASK, BrokerUnavailableError
 from digitize.models import EncodedImage, FrozenModel, IngestedPage
 from digitize.pipeline import PageWork, process_page
@@ -139,24 +140,38 @@ def cancel_key(task_id: str) -> str:
     return f"{KEY_PREFIX}page-cancel:{task_id}"
 
 
+@dataclass
+class _Waiting:
+    future: Future[PageWork]
+    resend: Callable[[], str]  # sends the page again under a new id, returns it
+    since: float  # monotonic time it was (re)sent
+    resent: bool = False
+
+
 class _Poller:
-    """One thread per process completing the futures of page tasks from Redis."""
+    """One thread per process completing the futures of page tasks from Redis.
+
+    A page that no worker has even started (no state in Redis) ``page_timeout_s`` after it
+    was sent is sent once more under a new id (its message may be gone: a Redis that lost
+    data); still nothing after another ``page_timeout_s``, the page fails as a station fault
+    (retryable), so its dossier is never left waiting for ever."""
 
     def __init__(self, client: redis.Redis, key_of: Callable[[str], str],
                  decode: Callable[[Any], dict[str, Any]], forget: Callable[[str], None],
-                 interval_s: float = 0.1) -> None:  # fmt: skip
+                 page_timeout_s: float, interval_s: float = 0.1) -> None:  # fmt: skip
         self.client = client
         self.key_of = key_of
         self.decode = decode
         self.forget = forget
+        self.page_timeout_s = page_timeout_s
         self.interval_s = interval_s
         self._lock = threading.Lock()
-        self._waiting: dict[str, Future[PageWork]] = {}
+        self._waiting: dict[str, _Waiting] = {}
         self._thread: threading.Thread | None = None
 
-    def watch(self, task_id: str, future: Future[PageWork]) -> None:
+    def watch(self, task_id: str, future: Future[PageWork], resend: Callable[[], str]) -> None:
         with self._lock:
-            self._waiting[task_id] = future
+            self._waiting[task_id] = _Waiting(future, resend, time.monotonic())
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="page-results",
                                                 daemon=True)  # fmt: skip
@@ -177,11 +192,13 @@ class _Poller:
                 time.sleep(1.0)
                 continue
             for task_id, raw in zip(ids, raws, strict=True):
-                future = waiting[task_id]
+                entry = waiting[task_id]
+                future = entry.future
                 if future.cancelled():
                     self._drop(task_id, cancelled=True)
                     continue
                 if raw is None:
+                    self._unstarted(task_id, entry)
                     continue
                 meta = self.decode(raw)
                 status = meta.get("status")
@@ -195,6 +212,25 @@ class _Poller:
                 self._drop(task_id)
                 self._complete(future, meta.get("result") or {})
             time.sleep(self.interval_s)
+
+    def _unstarted(self, task_id: str, entry: _Waiting) -> None:
+        if time.monotonic() - entry.since < self.page_timeout_s:
+            return
+        self._drop(task_id, cancelled=True)
+        if entry.resent:
+            entry.future.set_exception(PageWorkerDiedError(
+                f"no worker started this page in {2 * self.page_timeout_s:.0f} s (sent twice)",
+                hint="are page workers running (digitize worker --pages)?"))  # fmt: skip
+            return
+        try:
+            new_id = entry.resend()
+        except DigitizeError as exc:
+            entry.future.set_exception(exc)
+            return
+        log.warning("page %s not started after %.0f s: sent again as %s", task_id,
+                    self.page_timeout_s, new_id)  # fmt: skip
+        with self._lock:
+            self._waiting[new_id] = _Waiting(entry.future, entry.resend, time.monotonic(), True)
 
     def _drop(self, task_id: str, cancelled: bool = False) -> None:
         with self._lock:
@@ -254,14 +290,14 @@ class HubPageExecutor:
     """The job layer's ``PageExecutor`` for a hub worker (one per process, thread-safe)."""
 
     def __init__(self, celery_app: Any, client: redis.Redis, spool_dir: Path, window: int,
-                 inline_max: int) -> None:  # fmt: skip
+                 inline_max: int, page_timeout_s: float = 3600.0) -> None:  # fmt: skip
         self.app = celery_app
         self.spool_dir = spool_dir
         self.window = window
         self.inline_max = inline_max
         backend = celery_app.backend
         self._poller = _Poller(client, lambda i: backend.get_key_for_task(i),
-                               backend.decode_result, backend.forget)  # fmt: skip
+                               backend.decode_result, backend.forget, page_timeout_s)  # fmt: skip
         self._executor = HubExecutor(self)
 
     def current(self) -> Executor | None:
@@ -273,12 +309,16 @@ class HubPageExecutor:
 
     def send(self, page: IngestedPage, component: int, ingest: IngestSettings,
              clean: CleanSettings, ocr: OcrSettings, pdfa: PdfaSettings) -> Future[PageWork]:  # fmt: skip
-        task_id = f"page-{uuid.uuid4().hex}"
         future: Future[PageWork] = Future()
         args = page_task_args(page, component, ingest, clean, ocr, pdfa, self.spool_dir,
                               self.inline_max)  # fmt: skip
-        self._send(args, task_id)
-        self._poller.watch(task_id, future)
+
+        def send() -> str:
+            task_id = f"page-{uuid.uuid4().hex}"
+            self._send(args, task_id)
+            return task_id
+
+        self._poller.watch(send(), future, send)
         return future
 
     def _send(self, args: dict[str, Any], task_id: str, patience_s: float = 60.0) -> None:

@@ -102,7 +102,8 @@ def run_worker(options: WorkerOptions) -> None:
     if options.signer:
         state.signer_for(profile).open()
     state.pages = HubPageExecutor(app, client, spool_dir_for(out_dir), profile.hub.page_window,
-                                  profile.hub.inline_image_max_bytes)  # fmt: skip
+                                  profile.hub.inline_image_max_bytes,
+                                  profile.hub.page_timeout_s)  # fmt: skip
     child = _PageChild(options, pages)
     child.start()
 
