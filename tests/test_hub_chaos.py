@@ -97,6 +97,7 @@ def test_workers_killed_and_redis_restarted_leave_one_bundle_per_dossier(
         for worker in workers:
             worker.terminate()
         server_up = server.proc is not None
+        server.stop()
     context = f"seed {SEED}, events {events}"
     for dossier in good:
         outcome = outcomes[dossier.name]
@@ -109,5 +110,4 @@ def test_workers_killed_and_redis_restarted_leave_one_bundle_per_dossier(
     assert sorted(p.name for p in out.iterdir()) == sorted(d.name for d in good), context
     redelivered = [h.dossier for h in handles if registry.attempts(h.id).started >= 2]
     assert server_up
-    server.stop()
     print(f"chaos: {context}; dossiers run more than once: {redelivered}")
