@@ -430,7 +430,8 @@ class HubSettings(FrozenModel):
     page_window: int = Field(16, ge=1)  # pages of one dossier in flight on the hub at once
     # A page no worker has started this long after it was sent is sent once more; after
     # twice this it fails its dossier (retryable): a lost message never stalls a dossier.
-    page_timeout_s: float = Field(3600.0, gt=0)
+    # (A page that started and hangs is pipeline.page_timeout_s's business.)
+    page_not_started_s: float = Field(3600.0, gt=0)
     inline_image_max_bytes: int = Field(8 * 1024**2, ge=0)  # larger page images: spool file
     abandon_after_s: float = Field(60.0, ge=0)  # after SIGTERM, give a dossier this long
     result_expires_s: float = Field(7 * 24 * 3600.0, gt=0)  # job records and results kept

@@ -361,13 +361,13 @@ def test_a_page_process_does_not_outlive_its_worker(redis_server: RedisServer,
 def test_lost_page_messages_are_sent_again(redis_server: RedisServer,
                                            hub_dirs: dict[str, Path]) -> None:  # fmt: skip
     """A dossier's page messages vanish from Redis (a Redis that lost data): no worker starts
-    them, so after hub.page_timeout_s the dossier sends them again and still ends done."""
+    them, so after hub.page_not_started_s the dossier sends them again and still ends done."""
     import re
     import signal
 
     from digitize.hub import submit
 
-    hub_profile(hub_dirs["profile"], page_timeout_s=3)
+    hub_profile(hub_dirs["profile"], page_not_started_s=3)
     worker = start_worker(redis_server, hub_dirs, "w1")
     try:
         wait_ready(worker)

@@ -92,11 +92,11 @@ def end_with_internal_error(job: HubJob, exc: BaseException, state: WorkerState)
 
 
 def remove_staging(out_dir: Path, bundle: str) -> list[Path]:
-    """Staging folders of ``bundle`` (``.<bundle>.partial-…``, ``.<bundle>.work-…``) left by a
-    holder that died: called only under the bundle's lease, so none of them is in use (on a
+    """Staging of ``bundle`` (``.<bundle>.partial-…``, ``.<bundle>.work-…``, the zip's
+    ``.<bundle>.zip.partial-…``) left by a holder that died: called only under the bundle's lease, so none of them is in use (on a
     shared storage the writer's pid says nothing about another machine)."""
     removed = []
-    for kind in ("partial", "work"):
+    for kind in ("partial", "work", "zip.partial"):
         for stale in out_dir.glob(f".{bundle}.{kind}-*"):
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)

@@ -151,19 +151,19 @@ class _Waiting:
 class _Poller:
     """One thread per process completing the futures of page tasks from Redis.
 
-    A page that no worker has even started (no state in Redis) ``page_timeout_s`` after it
+    A page that no worker has even started (no state in Redis) ``not_started_s`` after it
     was sent is sent once more under a new id (its message may be gone: a Redis that lost
-    data); still nothing after another ``page_timeout_s``, the page fails as a station fault
+    data); still nothing after another ``not_started_s``, the page fails as a station fault
     (retryable), so its dossier is never left waiting for ever."""
 
     def __init__(self, client: redis.Redis, key_of: Callable[[str], str],
                  decode: Callable[[Any], dict[str, Any]], forget: Callable[[str], None],
-                 page_timeout_s: float, interval_s: float = 0.1) -> None:  # fmt: skip
+                 not_started_s: float, interval_s: float = 0.1) -> None:  # fmt: skip
         self.client = client
         self.key_of = key_of
         self.decode = decode
         self.forget = forget
-        self.page_timeout_s = page_timeout_s
+        self.not_started_s = not_started_s
         self.interval_s = interval_s
         self._lock = threading.Lock()
         self._waiting: dict[str, _Waiting] = {}
@@ -208,18 +208,22 @@ class _Poller:
                         f"a page task failed in its worker: {meta.get('result')}"))  # fmt: skip
                     continue
                 if status != "SUCCESS":
-                    continue  # STARTED, RETRY: still on its way
+                    # STARTED, RETRY: on its way. The pipeline's page deadline counts from
+                    # when a worker started it (first seen here), not from when it was sent.
+                    if status == "STARTED" and getattr(future, "started_at", None) is None:
+                        future.started_at = time.monotonic()  # type: ignore[attr-defined]
+                    continue
                 self._drop(task_id)
                 self._complete(future, meta.get("result") or {})
             time.sleep(self.interval_s)
 
     def _unstarted(self, task_id: str, entry: _Waiting) -> None:
-        if time.monotonic() - entry.since < self.page_timeout_s:
+        if time.monotonic() - entry.since < self.not_started_s:
             return
         self._drop(task_id, cancelled=True)
         if entry.resent:
             entry.future.set_exception(PageWorkerDiedError(
-                f"no worker started this page in {2 * self.page_timeout_s:.0f} s (sent twice)",
+                f"no worker started this page in {2 * self.not_started_s:.0f} s (sent twice)",
                 hint="are page workers running (digitize worker --pages)?"))  # fmt: skip
             return
         try:
@@ -228,7 +232,7 @@ class _Poller:
             entry.future.set_exception(exc)
             return
         log.warning("page %s not started after %.0f s: sent again as %s", task_id,
-                    self.page_timeout_s, new_id)  # fmt: skip
+                    self.not_started_s, new_id)  # fmt: skip
         with self._lock:
             self._waiting[new_id] = _Waiting(entry.future, entry.resend, time.monotonic(), True)
 
@@ -264,6 +268,10 @@ class HubExecutor(Executor):
         self._owner = owner
         self._on_work = on_work
 
+    # Futures get ``started_at`` when a worker starts their page (``_Poller``): the pipeline's
+    # page deadline (``pipeline.page_timeout_s``) counts from then.
+    reports_page_starts = True
+
     @property
     def max_in_flight(self) -> int:
         """Pages of one dossier the pipeline keeps in flight: the hub's, not this machine's."""
@@ -290,14 +298,14 @@ class HubPageExecutor:
     """The job layer's ``PageExecutor`` for a hub worker (one per process, thread-safe)."""
 
     def __init__(self, celery_app: Any, client: redis.Redis, spool_dir: Path, window: int,
-                 inline_max: int, page_timeout_s: float = 3600.0) -> None:  # fmt: skip
+                 inline_max: int, not_started_s: float = 3600.0) -> None:  # fmt: skip
         self.app = celery_app
         self.spool_dir = spool_dir
         self.window = window
         self.inline_max = inline_max
         backend = celery_app.backend
         self._poller = _Poller(client, lambda i: backend.get_key_for_task(i),
-                               backend.decode_result, backend.forget, page_timeout_s)  # fmt: skip
+                               backend.decode_result, backend.forget, not_started_s)  # fmt: skip
         self._executor = HubExecutor(self)
 
     def current(self) -> Executor | None:

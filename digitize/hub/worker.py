@@ -31,7 +31,15 @@ from typing import Any
 from celery.signals import worker_shutting_down
 
 from digitize.hub import tasks  # noqa: F401 - registers the tasks on the app
-from digitize.hub.config import BROKER_ENV, DOSSIER_QUEUE, PAGE_QUEUE, app, configure, mask_url
+from digitize.hub.config import (
+    BROKER_ENV,
+    DOSSIER_QUEUE,
+    PAGE_QUEUE,
+    PAGE_TASK,
+    app,
+    configure,
+    mask_url,
+)
 from digitize.hub.pages import HubPageExecutor, spool_dir_for
 from digitize.hub.registry import Registry, connect
 from digitize.hub.state import WorkerState, install
@@ -94,7 +102,13 @@ def run_worker(options: WorkerOptions) -> None:
     log.info("digitize worker: broker %s, out %s", mask_url(options.url), out_dir)
     if options.concurrency == 0:
         _leave_with_parent()
-        _celery(PAGE_QUEUE, "solo" if pages == 1 else "prefork", pages, "pages", options)
+        # A page hung past its deadline is given up by its dossier (PageTimeoutError); the
+        # process running it is killed a little later by Celery's hard time limit (prefork:
+        # the pool replaces the process). Prefork even for one process: that limit, and a
+        # crashing decoder takes one pool process down, not the worker.
+        limit = profile.pipeline.page_timeout_s + 30
+        app.conf.task_annotations = {PAGE_TASK: {"time_limit": limit}}
+        _celery(PAGE_QUEUE, "prefork", pages, "pages", options)
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     # Opened before anything else: a bad PIN stops here, and the secret has left the
@@ -103,7 +117,7 @@ def run_worker(options: WorkerOptions) -> None:
         state.signer_for(profile).open()
     state.pages = HubPageExecutor(app, client, spool_dir_for(out_dir), profile.hub.page_window,
                                   profile.hub.inline_image_max_bytes,
-                                  profile.hub.page_timeout_s)  # fmt: skip
+                                  profile.hub.page_not_started_s)  # fmt: skip
     child = _PageChild(options, pages)
     child.start()
 
@@ -111,13 +125,23 @@ def run_worker(options: WorkerOptions) -> None:
         state.stopping.set()
         delay = profile.hub.abandon_after_s
         log.info("stopping: running dossiers get %.0f s before they are handed back", delay)
+
         def abandon_running() -> None:
             for event in list(state.active):
                 event.set()
 
-        timer = threading.Timer(delay, abandon_running)
-        timer.daemon = True
-        timer.start()
+        def exit_now() -> None:
+            # Celery's shutdown can stall (seen after a broker reconnection); nothing is
+            # lost by leaving: what was not acknowledged goes back to the queue.
+            log.warning("stopping takes too long: leaving now (unacknowledged work goes back "
+                        "to the queue)")  # fmt: skip
+            child.stop(timeout=10)
+            os._exit(0)
+
+        for seconds, action in ((delay, abandon_running), (delay + SHUTDOWN_GRACE_S, exit_now)):
+            timer = threading.Timer(seconds, action)
+            timer.daemon = True
+            timer.start()
 
     worker_shutting_down.connect(on_shutdown, weak=False)
     try:
@@ -128,6 +152,7 @@ def run_worker(options: WorkerOptions) -> None:
 
 
 PARENT_ENV = "DIGITIZE_HUB_PARENT"
+SHUTDOWN_GRACE_S = 30.0  # after abandoning, how long Celery may take to stop before we leave
 
 
 def _leave_with_parent() -> None:
@@ -183,7 +208,7 @@ class _PageChild:
             log.warning("page worker (pid %d) exited with %s; starting another", proc.pid, code)
             self._spawn()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 60.0) -> None:
         self._stopping.set()
         with self._lock:
             proc = self._proc
@@ -191,7 +216,7 @@ class _PageChild:
             return
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=60)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
