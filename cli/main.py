@@ -114,6 +114,7 @@ def _register() -> None:
     # Import the command modules so they attach themselves to `main`.
     from digitize.cli import (  # noqa: F401
         commands_batch,
+        commands_hub,
         commands_pipeline,
         commands_purge,
         commands_review,

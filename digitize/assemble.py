@@ -139,6 +139,16 @@ def _issued_date(fields: Sequence[ExtractionEntry]) -> date | None:
         return None
 
 
+def header_fields(extraction: Sequence[ExtractionEntry]) -> dict[str, object]:
+    """The ``DocumentEntry`` header fields the reader was sure of, from its extraction."""
+    names = ("type_name", "code_number", "code_notation", "organ_name", "subject",
+             "signer_position", "signer_full_name")  # fmt: skip
+    return {
+        **{name: _field_value(extraction, name) for name in names},
+        "issued_date": _issued_date(extraction),
+    }
+
+
 def _page_entry(packaged: PackagedPage, shown_source: str) -> PageEntry:
     page, clean = packaged.page, packaged.clean
     return PageEntry(
@@ -295,5 +305,6 @@ __all__ = [
     "document_needs_review",
     "extraction_entries",
     "field_review_flags",
+    "header_fields",
     "not_digitised_entry",
 ]

@@ -705,7 +705,9 @@ def run_dossier(
             ctx = PackageContext(dossier, profile, signer, writer, emit, timings)
             t = time.monotonic()
             if executor is not None:
-                packaged = _process_and_package(executor, 2 * usable_cores(), ctx, deadline)
+                # An executor spanning machines says how many pages it wants in flight.
+                window = getattr(executor, "max_in_flight", 0) or 2 * usable_cores()
+                packaged = _process_and_package(executor, window, ctx, deadline)
             else:
                 # No more workers than pages: each spawned worker costs its start-up.
                 workers = max(

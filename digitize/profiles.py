@@ -21,6 +21,7 @@ from digitize.settings import (
     BundleSettings,
     CleanSettings,
     ExtractSettings,
+    HubSettings,
     IngestSettings,
     OcrSettings,
     PdfaSettings,
@@ -45,6 +46,7 @@ class Profile(FrozenModel):
     batch: BatchSettings = Field(default_factory=BatchSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)
     stats: StatsSettings = Field(default_factory=StatsSettings)
+    hub: HubSettings = Field(default_factory=HubSettings)
 
 
 def bundled_profile_dir() -> Path:

@@ -412,3 +412,30 @@ class StatsSettings(FrozenModel):
     paper_tolerance: float = Field(default=0.05, gt=0, le=0.2)
     index_path: str | None = None  # None: <user data dir>/stats-index.sqlite
     workers: int = Field(default=0, ge=0)  # verifying processes on a first run; 0 = cores
+
+
+class HubSettings(FrozenModel):
+    """``hub:`` in a profile: workers on several machines over Celery + Redis
+    (``digitize.hub``). Times in seconds."""
+
+    # The Redis transport hands an unacknowledged message to another worker this long after
+    # it was delivered (a dead worker's dossier comes back then). Longer than the usual
+    # dossier keeps duplicates rare; a duplicate delivery is deferred by the lease anyway.
+    visibility_timeout_s: float = Field(3600.0, gt=0)
+    restore_interval_s: float = Field(10.0, gt=0)  # how often workers look for such messages
+    lease_ttl_s: float = Field(60.0, gt=0)  # a dossier's lease dies this long after its holder
+    defer_s: float = Field(5.0, gt=0)  # a delivery finding the lease held is retried after this
+    max_attempts: int = Field(3, ge=1)  # per dossier content: attempts that died, or retries
+    retry_backoff_s: float = Field(30.0, ge=0)  # retryable station faults: 30 s, 60 s, …
+    page_window: int = Field(16, ge=1)  # pages of one dossier in flight on the hub at once
+    # A page no worker has started this long after it was sent is sent once more; after
+    # twice this it fails its dossier (retryable): a lost message never stalls a dossier.
+    # (A page that started and hangs is pipeline.page_timeout_s's business.)
+    page_not_started_s: float = Field(3600.0, gt=0)
+    inline_image_max_bytes: int = Field(8 * 1024**2, ge=0)  # larger page images: spool file
+    abandon_after_s: float = Field(60.0, ge=0)  # after SIGTERM, give a dossier this long
+    result_expires_s: float = Field(7 * 24 * 3600.0, gt=0)  # job records and results kept
+    broker_timeout_s: float = Field(10.0, gt=0)  # one connection attempt / one command
+    # --sign-at station: the digitiser's certificate (PEM) the notes are drawn for, when the
+    # job does not bring one (``digitize submit --signer-cert``).
+    signer_cert: str | None = None

@@ -16,7 +16,8 @@ from tests.conftest import SAMPLE_DOSSIER_2
 
 DIGITIZE = [sys.executable, "-m", "digitize"]
 COMMANDS = ["run", "verify", "profile", "exit-codes", "ingest", "deskew", "ocr", "package", "sign",
-            "batch", "watch", "report", "review", "stats", "purge"]
+            "batch", "watch", "report", "review", "stats", "purge", "worker", "submit",
+            "jobs", "finish"]
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
