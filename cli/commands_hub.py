@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -65,9 +65,8 @@ def broker_option(func):  # type: ignore[no-untyped-def]
               default="INFO", show_default=True)
 @profile_option
 @handle_errors
-def worker_cmd(broker: str | None, out_dir: Path, prepared_dir: Path | None, concurrency: int,
-               pages: int, no_signer: bool, events: bool, loglevel: str,
-               profile_name: str | None) -> None:
+def worker_cmd(broker: str | None, out_dir: Path, prepared_dir: Path | None,
+               profile_name: str | None, **options: Any) -> None:
     """Run dossiers and pages of the hub until SIGTERM.
 
     On SIGTERM it takes no new work, lets running dossiers finish for hub.abandon_after_s
@@ -77,9 +76,10 @@ def worker_cmd(broker: str | None, out_dir: Path, prepared_dir: Path | None, con
 
     run_worker(WorkerOptions(url=_broker(broker), out_dir=out_dir.expanduser().absolute(),
                              prepared_dir=prepared_dir.expanduser().absolute() if prepared_dir
-                             else None, concurrency=concurrency, pages=pages,
-                             profile=profile_name, events=events, loglevel=loglevel,
-                             signer=not no_signer))  # fmt: skip
+                             else None, concurrency=options["concurrency"],
+                             pages=options["pages"], profile=profile_name,
+                             events=options["events"], loglevel=options["loglevel"],
+                             signer=not options["no_signer"]))  # fmt: skip
 
 
 def _outcome_line(job_id: str, outcome: JobOutcome) -> str:
