@@ -311,7 +311,9 @@ def test_a_redelivery_while_the_holder_lives_is_deferred_not_run(
     from digitize.hub import submit
 
     hub_profile(hub_dirs["profile"], visibility_timeout_s=1.5, lease_ttl_s=6)
-    dossier = small_dossier(hub_dirs["in"] / "HS-0005", 10, 6, one_document=True)
+    # Long enough to outlive the visibility timeout and a redelivery on a quiet machine too
+    # (ten of these pages took 1.3 s there: done before anything was handed out again).
+    dossier = small_dossier(hub_dirs["in"] / "HS-0005", 60, 6, one_document=True)
     workers = [start_worker(redis_server, hub_dirs, f"w{i}") for i in (1, 2)]
     try:
         for worker in workers:

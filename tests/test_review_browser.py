@@ -9,6 +9,11 @@ another confirmed (Enter), a page accepted (arrow key in its radio group); then 
 saved. ``digitize verify`` exits 0 and names the person's change; editing that value in
 ``manifest.json`` afterwards makes verify fail (TT 01/2023 Art 8–9, R36, R32).
 
+The real scan is signed (by ``digitize run`` and again by the review's save) as the test PKI's
+digitiser, PAdES B-LT with the PKI's time-stamping and OCSP services on 127.0.0.1, so verify
+checks revocation and exits 0. The fallback sample is DEMO-signed: there verify can only say
+"valid, revocation not checked" (66).
+
 Set ``DIGITIZE_SCREENSHOTS=DIR`` to keep screenshots of the page and of the report
 (``docs/review-page.png`` and ``docs/report.png`` are made this way).
 """
@@ -23,11 +28,16 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from digitize.manifest import MANIFEST_FILE, Manifest
+from digitize.settings import SigningSettings
+from tests import helpers_pki
+from tests.helpers_pki import PFX_PASSWORD, PkiServices
 from tests.helpers_review import flagged_copy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,25 +54,49 @@ pytestmark = [
 ]
 
 
-def _verify_demo_too(path: Path):  # type: ignore[no-untyped-def]
-    """The test bundles are signed with the DEMO identity: verify as ``--allow-demo`` does."""
-    from digitize.verify import verify_bundle
-
-    return verify_bundle(path, allow_demo=True)
+vn_pki = helpers_pki.vn_pki  # session fixture: the test PKI with TSA and OCSP on 127.0.0.1
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    if args and args[0] == "verify":  # the bundle is signed with the DEMO identity
-        args = ("verify", "--allow-demo", *args[1:])
+@dataclass(frozen=True)
+class Identity:
+    """Who signs the test bundle, and how verify is told to trust it."""
+
+    signing: SigningSettings
+    verify_args: tuple[str, ...]
+    verify_exits: tuple[int, ...]  # what a bundle that passes every check exits with
+    profile: Path | None = None  # for `digitize run`; None: the built-in demo profile
+
+
+@pytest.fixture
+def identity(vn_pki: PkiServices, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Identity:
+    if not REAL_SCAN.is_dir():
+        return Identity(SigningSettings(), ("--allow-demo",), (0, 66))
+    signing = SigningSettings(backend="pkcs12", pkcs12={"path": str(vn_pki.pkcs12_path("hoa"))},
+                              level="B-LT", tsa_url=vn_pki.tsa_url,
+                              trust_roots=(str(vn_pki.root_cert),))  # fmt: skip
+    profile = tmp_path / "station.yaml"
+    profile.write_text(yaml.safe_dump({"sign": signing.model_dump(mode="json",
+                                                                  exclude_defaults=True)}))
+    # The signer reads the password once and takes it out of the environment: the test's
+    # own process (the review server) and the `digitize run` child each find it there.
+    monkeypatch.setenv("DIGITIZE_PKCS12_PASSWORD", PFX_PASSWORD)
+    return Identity(signing, ("--trust", str(vn_pki.root_cert)), (0,), profile)
+
+
+def run(*args: str, identity: Identity | None = None) -> subprocess.CompletedProcess[str]:
+    if identity is not None and args[0] == "verify":
+        args = ("verify", *identity.verify_args, *args[1:])
+    if identity is not None and identity.profile is not None and args[0] in ("run", "report"):
+        args = (*args, "--profile", str(identity.profile))
     return subprocess.run([*DIGITIZE, *args], capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture
-def dossier(sample_run, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+def dossier(sample_run, identity: Identity, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
     """A bundle with fields the machine was unsure of: the real scan when ../shared is there."""
     out = tmp_path / "out"
     if REAL_SCAN.is_dir():
-        done = run("run", str(REAL_SCAN), "--out", str(out), "--rescan")
+        done = run("run", str(REAL_SCAN), "--out", str(out), "--rescan", identity=identity)
         assert done.returncode == 0, done.stderr
         return out / "r01"
     result, _ = sample_run
@@ -71,14 +105,20 @@ def dossier(sample_run, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def server(dossier: Path) -> Iterator[str]:
+def server(dossier: Path, identity: Identity) -> Iterator[str]:
     from digitize.review.app import ReviewApp, ReviewSettings
     from digitize.review.server import make_review_server
-    from digitize.settings import SigningSettings
     from digitize.sign import open_signer
+    from digitize.verify import verify_bundle
 
-    signer = open_signer(SigningSettings())
-    app = ReviewApp(ReviewSettings(root=dossier.parent, signer=signer, verify=_verify_demo_too,
+    def verify(path: Path):  # type: ignore[no-untyped-def]
+        if identity.profile is None:  # the DEMO-signed sample
+            return verify_bundle(path, allow_demo=True)
+        roots = tuple(Path(root) for root in identity.signing.trust_roots)
+        return verify_bundle(path, roots)
+
+    signer = open_signer(identity.signing)
+    app = ReviewApp(ReviewSettings(root=dossier.parent, signer=signer, verify=verify,
                                    allowed_hosts=frozenset()))
     httpd = make_review_server(app, "127.0.0.1", 0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -149,7 +189,7 @@ def _plan(bundle: Path) -> tuple[str, int, list[tuple[int, str, str | None]]]:
 
 
 def test_review_with_the_keyboard_then_verify(dossier: Path, server: str, browser,  # type: ignore[no-untyped-def]
-                                              tmp_path: Path) -> None:
+                                              identity: Identity, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
@@ -236,10 +276,10 @@ def test_review_with_the_keyboard_then_verify(dossier: Path, server: str, browse
         ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".notice"), "Đã lưu và ký lại"))
 
     corrected = next(s for s in steps if s[2])
-    verified = run("verify", str(dossier))
-    # Every check passes; a DEMO certificate names no OCSP/CRL service, so verify says
-    # "valid, revocation not checked" (66) rather than claiming a revocation check.
-    assert verified.returncode in (0, 66), verified.stdout
+    verified = run("verify", str(dossier), identity=identity)
+    # Every check passes, revocation included (the test PKI's OCSP answers in the B-LT
+    # signatures); only the DEMO-signed fallback sample stops at "revocation not checked" (66).
+    assert verified.returncode in identity.verify_exits, verified.stdout
     assert "FAIL" not in verified.stdout
     assert f"review:{file}:{corrected[1]}" in verified.stdout
     manifest = Manifest.model_validate(json.loads((dossier / MANIFEST_FILE).read_bytes()))
@@ -257,7 +297,7 @@ def test_review_with_the_keyboard_then_verify(dossier: Path, server: str, browse
 
     if shots:
         report = tmp_path / "report.html"
-        assert run("report", str(dossier), "--html", str(report)).returncode == 0
+        assert run("report", str(dossier), "--html", str(report), identity=identity).returncode == 0
         browser.set_window_size(1000, 2600)
         browser.get(report.as_uri())
         browser.save_screenshot(str(Path(shots) / "report.png"))
@@ -266,4 +306,4 @@ def test_review_with_the_keyboard_then_verify(dossier: Path, server: str, browse
     assert f'"{entry.value}"' in raw
     (dossier / MANIFEST_FILE).write_text(raw.replace(f'"{entry.value}"', '"1999-01-01"', 1),
                                          encoding="utf-8")
-    assert run("verify", str(dossier)).returncode != 0
+    assert run("verify", str(dossier), identity=identity).returncode != 0
