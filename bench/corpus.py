@@ -27,7 +27,9 @@ QUALITIES = ("clean", "normal", "harsh")
 def require(path: Path) -> Path:
     """Stop with one clear line when the shared data the benches read is not beside the repo."""
     if not path.exists():
-        raise SystemExit(f"bench data not found: {path} (the benches need ../shared beside the repo)")
+        raise SystemExit(
+            f"bench data not found: {path} (the benches need ../shared beside the repo)"
+        )
     return path
 
 

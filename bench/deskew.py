@@ -239,8 +239,19 @@ def real_scan_pages() -> list[tuple[BenchPage, np.ndarray]]:
                         dpi = float(im.info.get("dpi", (0, 0))[0]) or 0.0
             except Exception as exc:  # an undecodable page (e.g. JBIG2 without a decoder)
                 print(f"  real scan {truth_file.parent.name} p{i + 1} not decoded: {exc}")
-                out.append((BenchPage(f"{truth_file.parent.name}/p{i + 1:02d}", source, i,
-                                      0.0, float(skew), int(orient)), np.zeros((0, 0), np.uint8)))
+                out.append(
+                    (
+                        BenchPage(
+                            f"{truth_file.parent.name}/p{i + 1:02d}",
+                            source,
+                            i,
+                            0.0,
+                            float(skew),
+                            int(orient),
+                        ),
+                        np.zeros((0, 0), np.uint8),
+                    )
+                )
                 continue
             name = f"{truth_file.parent.name}/p{i + 1:02d}"
             out.append((BenchPage(name, source, i, dpi, float(skew), int(orient)), pixels))
@@ -345,8 +356,9 @@ def main() -> None:
     if args.real_scans:
         real, notes = real_scans_table()
         print("\nreal scans (digitize)\n" + real)
-        sections.append(("Real scans (digitize only, truth rounded to 0.1°)", real + "\n" +
-                         "\n".join(notes)))
+        sections.append(
+            ("Real scans (digitize only, truth rounded to 0.1°)", real + "\n" + "\n".join(notes))
+        )
     sections.append(("Per page", detail))
     path = write_results(args.results, "Orientation and deskew: digitize vs OCRmyPDF", sections)
     print(f"\nwritten {path}")
