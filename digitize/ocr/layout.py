@@ -37,17 +37,29 @@ class _Segment:
 
 
 def _split_engine_line(words: list[RawWord], row: int) -> list[_Segment]:
-    """Cut a line where the gap between words is much wider than the text is tall."""
+    """Cut a line where the gap between words is much wider than the text is tall. Words
+    that do not sit on the line (no vertical overlap with the line's middle word; an engine
+    reading a degraded page as one block can string specks from far above or below into a
+    line) become lines of their own."""
     words = sorted(words, key=lambda w: w.bbox[0])
-    height = statistics.median(w.bbox[3] - w.bbox[1] for w in words)
-    segments = [_Segment([words[0]], words[0].block, row)]
-    for word in words[1:]:
+    middle = sorted(words, key=lambda w: (w.bbox[1] + w.bbox[3]) / 2)[len(words) // 2]
+    on_line = [w for w in words if _overlaps_vertically(w, middle)]
+    stray = [w for w in words if not _overlaps_vertically(w, middle)]
+    height = statistics.median(w.bbox[3] - w.bbox[1] for w in on_line)
+    segments = [_Segment([on_line[0]], on_line[0].block, row)]
+    for word in on_line[1:]:
         gap = word.bbox[0] - segments[-1].words[-1].bbox[2]
         if gap > max(2.5 * height, 12):
             segments.append(_Segment([word], word.block, row))
         else:
             segments[-1].words.append(word)
+    segments.extend(_Segment([w], w.block, row) for w in stray)
     return segments
+
+
+def _overlaps_vertically(a: RawWord, b: RawWord) -> bool:
+    top, bottom = max(a.bbox[1], b.bbox[1]), min(a.bbox[3], b.bbox[3])
+    return bottom - top > 0.3 * min(a.bbox[3] - a.bbox[1], b.bbox[3] - b.bbox[1])
 
 
 def _visual_rows(segments: list[_Segment]) -> list[list[_Segment]]:

@@ -22,7 +22,9 @@
    "®Ệ", "{"): a line of punctuation only; a line of at most two words and three letters or
    digits, unless it is digits read with confidence ≥ 90 (a page number); a line of at most
    two words without one valid word of two or more letters and a mean confidence under 70;
-   any line whose confidence-and-validity average is under 0.25.
+   any line whose confidence-and-validity average is under 0.25. Before that, a "word" more
+   than three times as tall as the reading's median word goes (a vertical speck stripe or a
+   seal read as letters; the layout would otherwise take the rows beside it for one row).
 
 The result's words are in pixels of the page given (an upscaled reading is mapped back).
 """
@@ -46,6 +48,7 @@ from digitize.restore import (
     RestorationPlan,
     alternative_plan,
     apply_plan,
+    flatten,
     measure_page,
     plan_restoration,
 )
@@ -56,6 +59,9 @@ SECOND_READING_CONFIDENCE = 80.0
 SECOND_READING_VALIDITY = 0.85
 INVALID_WORD_WEIGHT = 0.2
 JUNK_SCORE = 0.25
+# A "word" this many times taller than the reading's median word is a speck stripe, a seal
+# or a signature read as text: it would also glue the printed rows beside it into one row.
+TALL_WORD = 3.0
 _PUNCT = ".,;:!?()[]{}\"'“”‘’«»…*"
 _VOWELS = set("aăâeêioôơuưyAĂÂEÊIOÔƠUƯY")
 
@@ -220,9 +226,11 @@ def _read(
         image, dpi * plan.scale, ReadingHints(plan.degraded, plan.uniform_block)
     )
     height, width = gray.shape[:2]
+    heights = [w.bbox[3] - w.bbox[1] for w in raw.words]
+    tallest = TALL_WORD * float(np.median(heights)) if heights else 0.0
     words = []
     for word in raw.words:
-        if is_noise(word):
+        if is_noise(word) or word.bbox[3] - word.bbox[1] > tallest:
             continue
         if plan.scale != 1.0:
             x0, y0, x1, y1 = (v / plan.scale for v in word.bbox)
@@ -408,19 +416,30 @@ def ocr_page(
     try:
         engine = get_engine(settings)
         gray = prepare_for_ocr(pixels, settings.drop_red_ink)
-        if settings.remove_rules:
-            gray = remove_rules(gray, dpi, settings.rule_min_length_in)
         measures: PageMeasures | None = measure_page(gray, dpi) if settings.restore else None
         plans = [plan_restoration(measures) if measures else RestorationPlan()]
+        flattened = plans[0].flatten
+        if flattened:
+            # The paper first: under a shadow a global threshold takes the paper for ink,
+            # and rule removal would then erase the text there as "rules".
+            gray = flatten(gray, dpi)
+            plans[0] = replace(plans[0], flatten=False)
+        if settings.remove_rules:
+            gray = remove_rules(gray, dpi, settings.rule_min_length_in)
         readings = [_read(engine, gray, dpi, plans[0], 0)]
         why = None
         if settings.second_reading:
             why = _second_reading_reason(plans[0], reading_quality(readings[0]), gray)
         if why is not None:
-            plans.append(alternative_plan(measures, plans[0]) if measures else RestorationPlan(
-                degraded=True, uniform_block=True, reasons=("second reading",)
-            ))
-            readings.append(_read(engine, gray, dpi, plans[1], 1))
+            second = (
+                alternative_plan(measures, plans[0])
+                if measures
+                else RestorationPlan(degraded=True, uniform_block=True, reasons=("second",))
+            )
+            if flattened:
+                second = replace(second, flatten=False)
+            plans.append(second)
+            readings.append(_read(engine, gray, dpi, second, 1))
         words, used = merge_readings(readings)
         result = assemble(
             words, engine, (gray.shape[1], gray.shape[0]), dpi, keep_hocr=settings.keep_hocr
