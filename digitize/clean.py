@@ -437,7 +437,9 @@ def _decide(
         gray, small_dpi = _upright_gray(pixels, dpi, turn, fit.angle)
         scores = axis_scores.get(turn)
         if scores is None:
-            scores = band_scores(engine, _band(gray, _densest_band(level, ink.dpi), small_dpi), small_dpi)
+            scores = band_scores(
+                engine, _band(gray, _densest_band(level, ink.dpi), small_dpi), small_dpi
+            )
         reading = reading_vote(scores)
         if reading is not None:
             votes.append(reading)

@@ -16,7 +16,8 @@ degraded, the OCR engine votes too, through the same engine object the OCR stage
   two cues above disagree or are both weak, because it costs 0.5–3 s a page and on
   Vietnamese pages is right but unsure (confidence 1–14 of its 15 "sure").
 * ``file``: the turn the file itself declares (a PDF's ``/Rotate`` or image matrix), as a
-  weak prior: it decides only between cues that are otherwise undecided.
+  weak prior: it counts only when the pixels' own votes are undecided (confidence under
+  0.5); otherwise it is noted as overruled.
 
 Each signal gives an evidence in −1..1 (positive: the page is upright as the axis step left
 it; negative: it is upside down). The weighted mean decides; its size is the confidence,
@@ -37,6 +38,8 @@ from digitize.restore import flatten
 WEIGHTS = {"lines": 1.0, "reading": 1.5, "osd": 0.7, "file": 0.5}
 STRONG = 0.3
 CONFLICT_CAP = 0.4
+# The pixels' own votes at or above this confidence are not swayed by the file's declared turn.
+DECIDED = 0.5
 # A band reading with fewer letters than this (both ways) has no opinion.
 MIN_LETTERS = 20
 # Bands are read as one block of horizontal lines: an engine's own layout analysis may find
@@ -113,9 +116,24 @@ def file_vote(hint_turn: int | None, axis_turn: int) -> Vote | None:
 
 
 def combine(votes: list[Vote]) -> Verdict:
-    """Weighted mean of the votes that have an opinion; conflicts cap the confidence."""
+    """Weighted mean of the votes that have an opinion; conflicts cap the confidence. The
+    file's declared turn counts only when the pixels' own votes are undecided (under
+    ``DECIDED``); otherwise it is noted and overruled."""
+    pixels = [v for v in votes if v.source != "file"]
+    declared = [v for v in votes if v.source == "file"]
+    verdict = _mean(pixels)
+    if declared and verdict.confidence < DECIDED:
+        return _mean(votes)
+    if declared:
+        return Verdict(verdict.flipped, verdict.confidence, verdict.note + "; file overruled")
+    return verdict
+
+
+def _mean(votes: list[Vote]) -> Verdict:
     heard = [v for v in votes if abs(v.evidence) > 0.05]
-    note = "; ".join(f"{v.source} {v.evidence:+.2f}" + (f" ({v.note})" if v.note else "") for v in votes)
+    note = "; ".join(
+        f"{v.source} {v.evidence:+.2f}" + (f" ({v.note})" if v.note else "") for v in votes
+    )
     if not heard:
         return Verdict(False, 0.0, note or "no signal")
     total = sum(WEIGHTS[v.source] for v in heard)

@@ -108,9 +108,10 @@ class RestorationPlan:
 
     @property
     def is_identity(self) -> bool:
-        return not (
-            self.flatten or self.denoise_kernel or self.stretch or self.join_strokes
-        ) and self.scale == 1.0
+        return (
+            not (self.flatten or self.denoise_kernel or self.stretch or self.join_strokes)
+            and self.scale == 1.0
+        )
 
 
 # --- measurements --------------------------------------------------------------------------
@@ -125,7 +126,9 @@ def paper_map(gray: np.ndarray, dpi: float, kernel_in: float = PAPER_KERNEL_IN) 
     """The paper's brightness at every pixel, ink closed away (same size as ``gray``)."""
     h, w = gray.shape
     factor = max(1, int(round(dpi / 25.0)))
-    small = cv2.resize(gray, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        gray, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA
+    )
     size = max(3, int(round(kernel_in * dpi / factor)) | 1)
     paper = cv2.morphologyEx(
         small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
@@ -193,11 +196,13 @@ def _stroke_width(char_mask: np.ndarray) -> float:
     if area == 0:
         return 0.0
     ink = char_mask.astype(bool)
-    edges = (
+    edges = int(
         np.count_nonzero(ink[:, 1:] != ink[:, :-1])
         + np.count_nonzero(ink[1:, :] != ink[:-1, :])
-        + np.count_nonzero(ink[:, 0]) + np.count_nonzero(ink[:, -1])
-        + np.count_nonzero(ink[0, :]) + np.count_nonzero(ink[-1, :])
+        + np.count_nonzero(ink[:, 0])
+        + np.count_nonzero(ink[:, -1])
+        + np.count_nonzero(ink[0, :])
+        + np.count_nonzero(ink[-1, :])
     )
     return 2.0 * area / max(1, edges)
 
@@ -209,12 +214,12 @@ def measure_page(gray: np.ndarray, dpi: float) -> PageMeasures:
     bilevel = is_bilevel(gray)
     small, small_dpi = _decimate(gray, dpi)
     paper = paper_map(small, small_dpi)
-    p2, p98 = np.percentile(paper[:: 4, :: 4], (2, 98))
+    p2, p98 = np.percentile(paper[::4, ::4], (2, 98))
     shading = float((p98 - p2) / max(p98, 1.0))
     flat = cv2.divide(small, np.maximum(paper, 1), scale=255)
-    ink_level, paper_level = np.percentile(flat[:: 2, :: 2], (0.5, 60))
+    ink_level, paper_level = np.percentile(flat[::2, ::2], (0.5, 60))
     contrast = float(paper_level - ink_level)
-    noise = 0.0 if bilevel else _noise_sigma(gray, float(np.percentile(gray[:: 8, :: 8], 60)))
+    noise = 0.0 if bilevel else _noise_sigma(gray, float(np.percentile(gray[::8, ::8], 60)))
     _, ink = cv2.threshold(flat, 0, 1, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
     specks, height, char_mask = _components(ink, small_dpi)
     stroke = _stroke_width(char_mask)
@@ -246,7 +251,8 @@ def plan_restoration(m: PageMeasures) -> RestorationPlan:
     speckled = m.specks > SPECKS_DEGRADED or m.noise > NOISE_DEGRADED
     if speckled:
         reasons.append(f"specks {m.specks:.2f} / noise {m.noise:.1f}")
-    stretch = m.contrast < CONTRAST_STRETCH
+    # Faint ink needs ink: a blank page has no contrast either, and nothing to stretch.
+    stretch = m.contrast < CONTRAST_STRETCH and m.text_height_px > 0
     if stretch:
         reasons.append(f"faint ink (contrast {m.contrast:.0f})")
     join = 0 < m.stroke_px < STROKE_JOIN_PX
@@ -298,7 +304,7 @@ def alternative_plan(m: PageMeasures, first: RestorationPlan) -> RestorationPlan
 # --- steps ---------------------------------------------------------------------------------
 def stretch_contrast(gray: np.ndarray) -> np.ndarray:
     """Ink (0.5th percentile) to black, paper (60th) to white, linearly."""
-    lo, hi = np.percentile(gray[:: 2, :: 2], (0.5, 60))
+    lo, hi = np.percentile(gray[::2, ::2], (0.5, 60))
     if hi - lo < 10:
         return gray
     lut = np.clip((np.arange(256, dtype=np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)

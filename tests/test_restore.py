@@ -214,7 +214,9 @@ def test_small_type_at_200_dpi_is_upscaled_when_degraded() -> None:
 def test_restoration_never_writes_into_the_scan() -> None:
     dark = shadow(speckle(render()))
     before = dark.copy()
-    plan = RestorationPlan(flatten=True, denoise_kernel=3, stretch=True, join_strokes=True, scale=1.5)
+    plan = RestorationPlan(
+        flatten=True, denoise_kernel=3, stretch=True, join_strokes=True, scale=1.5
+    )
     out = apply_plan(dark, 300, plan)
     assert np.array_equal(dark, before) and out is not dark
 
@@ -241,10 +243,22 @@ def test_restored_reading_of_a_known_text_is_better(degrade) -> None:  # type: i
 @pytest.mark.parametrize(
     "word, expected",
     [
-        ("nghiêng", 1.0), ("Việt", 1.0), ("quyết", 1.0), ("UBND", 1.0), ("TTr", 1.0),
-        ("23/2015/NĐ-CP", 1.0), ("27/3/2021", 1.0), ("(hai)", 1.0), ("Nam,", 1.0),
-        ("4k", 0.0), ("®Ệ", 0.0), ("thựcc", 0.0), ("ngàỳ", 0.0), ("Šghị", 0.0),
-        ("-", None), ("…", None),
+        ("nghiêng", 1.0),
+        ("Việt", 1.0),
+        ("quyết", 1.0),
+        ("UBND", 1.0),
+        ("TTr", 1.0),
+        ("23/2015/NĐ-CP", 1.0),
+        ("27/3/2021", 1.0),
+        ("(hai)", 1.0),
+        ("Nam,", 1.0),
+        ("4k", 0.0),
+        ("®Ệ", 0.0),
+        ("thựcc", 0.0),
+        ("ngàỳ", 0.0),
+        ("Šghị", 0.0),
+        ("-", None),
+        ("…", None),
     ],
 )
 def test_word_validity(word: str, expected: float | None) -> None:

@@ -195,7 +195,9 @@ def _hocr(lines: Sequence[OcrLine], words: Sequence[Word], width: int, height: i
     out = [f"<div class='ocr_page' id='page_1' title='bbox 0 0 {width} {height}'>\n"]
     for index, line in enumerate(lines):
         x0, y0, x1, y1 = line.bbox
-        out.append(f" <span class='ocr_line' id='line_{index + 1}' title='bbox {x0} {y0} {x1} {y1}'>")
+        out.append(
+            f" <span class='ocr_line' id='line_{index + 1}' title='bbox {x0} {y0} {x1} {y1}'>"
+        )
         for w_index, word in enumerate(w for w in words if w.line == index):
             wx0, wy0, wx1, wy1 = word.bbox
             out.append(

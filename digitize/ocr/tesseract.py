@@ -208,9 +208,7 @@ class TesseractEngine:
 
 def tesseract_factory(settings: OcrSettings) -> TesseractEngine:
     options = settings.tesseract
-    return TesseractEngine(
-        settings.language, options.tessdata_dir, options.page_segmentation_mode
-    )
+    return TesseractEngine(settings.language, options.tessdata_dir, options.page_segmentation_mode)
 
 
 register_engine("tesseract", tesseract_factory)
