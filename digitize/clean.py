@@ -1,24 +1,35 @@
 """Page clean-up: orientation (0/90/180/270) and deskew that never make a page worse.
 
-Contract (fixed): ``clean_page(pixels, dpi, settings) -> (pixels, CleanRecord)``.
+Contract (fixed): ``clean_page(pixels, dpi, settings, *, engine=None, orientation_hint=None)
+-> (pixels, CleanRecord)``.
 
 How it works, and why:
 
 * Everything is *measured* on a small binarised copy of the page (about 100 dpi) and only the
   final rotation touches the full-resolution pixels. That keeps estimation well under 150 ms for
-  a 300-dpi A4 page on one core.
+  a clean 300-dpi A4 page on one core.
+* The small copy is first divided by its own paper brightness (``digitize.restore.flatten``):
+  shadows, stains and a dark scanner rim otherwise binarise as ink and bury the lines (a
+  stained harsh DEV page measured its 3.5° skew right but too unsure to apply it).
 * Ink that does not sit on text lines (seals, signatures, photos, page borders, shadows) is
   removed before measuring: connected components thicker than a text line or touching the
   image edge are dropped. ``cv2.minAreaRect`` over all ink is known to be pulled off by them.
 * Skew is the angle that maximises the sum of squared row ink counts (projection profile),
   searched coarse-to-fine by rotating the ink *coordinates* (no image rotation per candidate).
 * Text direction: the same search along columns; horizontal text gives a far more peaked
-  row profile than column profile, so rows-vs-columns decides 0/180 vs 90/270.
-* Up vs down: Vietnamese is strongly top-heavy inside each text line (tone marks and
-  circumflexes sit above the x-height band, capitals and ascenders too; only g p q y descend).
-  The ink above the x-height band is compared with the ink below it over all lines. When that
-  cue is weak, tesseract (``vie``) reads a band of text both ways; only its agreement with
-  the line cue lets the page be turned.
+  row profile than column profile, so rows-vs-columns decides 0/180 vs 90/270. When both
+  profiles are peaked (vertical bands of toner specks line up like columns of text: 1.3–1.7
+  against ≤ 1.06 on every clean page) or neither is clearly ahead, the OCR engine reads a band
+  along each axis as one block of lines and the axis that reads as more Vietnamese wins.
+* Up vs down is a vote (``digitize.orientation``): Vietnamese is strongly top-heavy inside each
+  text line (tone marks and circumflexes sit above the x-height band, capitals and ascenders
+  too; only g p q y descend), which alone decides clean pages. On a page where that cue is
+  not sure, or that looks degraded (over 12 % of the small page binarises as ink), the OCR
+  engine reads a band both ways up and the reading that is more confident *and* more
+  Vietnamese votes; the engine's own orientation detector votes when the two still leave the
+  page unsure; the turn the file declares counts only when the pixels cannot decide.
+  Strong signals that disagree leave the page as scanned, flagged for review. All engine
+  reads go through the OCR stage's engine object (``engine=``), never a second tesseract.
 * Low confidence (blank page, photo-only page) leaves the pixels untouched and flags the page
   (R15: never silently accepted).
 * Rotations by 90/180/270 are lossless (``np.rot90``). Skew rotation is about the centre on a
@@ -60,7 +71,7 @@ _BAND_INCH = 1.2
 # The engine votes on up vs down when the line-shape cue is under this (0..1) ...
 LINES_SURE = 0.8
 # ... or the page looks degraded: more than this share of the small page binarises as ink
-# (clean and normal scans: 0.03–0.10; speckled, stained or shadowed ones: 0.13–0.27).
+# (clean and normal DEV scans: 0.02–0.12; half the degraded ones above it, up to 0.27).
 DEGRADED_INK_SHARE = 0.12
 # The engine's orientation detector is asked only when the other votes leave the
 # confidence under this.

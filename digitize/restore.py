@@ -2,58 +2,62 @@
 
 A poor scan loses text in OCR mostly by *dropping* it: the engine's page analysis takes a
 shadow, a stain or a cloud of toner specks for a picture and skips the lines inside it
-(three quarters of all edits on degraded pages were deletions). Restoration gives the engine a
-copy on which the text stands out again. Nothing is switched on globally: each step is decided
-per page from measurements of that page, and a page that measures clean goes to the engine
-exactly as it came (clean pages must neither read worse nor slower).
+(deletions were 84 % of all character edits on the degraded DEV pages). Restoration gives the
+engine a copy on which the text stands out again. Nothing is switched on globally: each step
+is decided per page from measurements of that page, and a page that measures clean goes to the
+engine exactly as it came (clean pages must neither read worse nor slower).
 
-Measurements (``measure_page``), all on the gray OCR input, on a copy decimated to about
-150 dpi where a full-resolution pass is not needed (about 40 ms on a 300-dpi A4 page):
+Measurements (``measure_page``), on the gray OCR input decimated to about 150 dpi except the
+noise (full-resolution stripes); 30–100 ms a page. Ranges measured on the DEV corpora
+(``../shared/corpus`` + ``corpus-harsh``: 45 clean/normal pages, 25 degraded ones):
 
-* ``shading``: spread of the paper brightness over the page, from a paper map (the page with
-  its ink closed away at ~25 dpi, kernel 0.45 in, median-smoothed): (p98 − p2) / p98. Shadows,
-  lighting falloff, stains and a dark scanner rim raise it. Even scans of the corpus measure
-  0.02–0.08; pages with a cast shadow or a dark rim 0.15–0.7.
-* ``contrast``: paper level minus ink level (0.5th percentile) after flattening, 0..255.
-* ``noise``: robust sigma (1.4826 × MAD) of the difference to a 3×3 median, over paper
-  pixels of full-resolution stripes. Sensor noise, paper texture and heavy JPEG ringing
-  (q ≤ 50) all land here; the JPEG block grid itself cannot be measured directly because
-  deskew has usually rotated it away. Clean scans: 1–3 gray levels; harsh ones: 5–15.
-* ``specks``: share of dark connected components (binarised copy) far smaller than a
-  character — toner dust, "dirty drum" clouds, salt noise. Clean pages 0.2–0.5; speckled
-  0.6–0.9.
-* ``text_height_px``: median height of character-sized components (x-height to cap height),
-  in page pixels; ``stroke_px``: median stroke width (twice the median distance-transform value
-  on stroke centres), in page pixels.
+* ``shading``: spread of the paper brightness, from a paper map (the page with its ink closed
+  away at ~25 dpi, kernel 0.45 in, median-smoothed): (p98 − p2) / p98. Shadows, lighting
+  falloff, stains and a dark scanner rim raise it. Clean/normal 0.00–0.12, degraded 0.05–0.39.
+* ``specks``: share of dark components (Otsu on the flattened copy) under 0.02 in, i.e. far
+  smaller than a character: toner dust, "dirty drum" clouds, salt noise. Clean/normal
+  0.00–0.10, degraded 0.01–0.89.
+* ``noise``: sigma of paper pixels by Immerkær's Laplacian estimator. Heavy JPEG (q 30–55)
+  smooths sensor noise away, so on the corpus it stays ≤ 1.3 everywhere; it is kept for scans
+  delivered losslessly with visible grain. (The JPEG block grid itself is not measured:
+  deskew has usually rotated it away; its ringing shows up as specks.)
+* ``contrast``: paper level minus ink level (0.5th percentile) after flattening; clean/normal
+  207–255, degraded 161–228.
+* ``text_height_px``: median height of character-sized components (x-height to cap height):
+  17–23 px at 200 dpi, 28–34 px at 300 dpi for 13–14 pt type.
+* ``stroke_px``: mean stroke width, twice the ink area over its outline in pixel edges:
+  2.3–3.8 px at 200 dpi, 3.5–6.2 px at 300 dpi.
 
-Decisions (``plan_restoration``), each with the reason measured on the DEV corpora (harsh:
-25 degraded pages; CER of the first reading, tesseract 5.5):
+Decisions (``plan_restoration``). A page is *degraded* when shading > 0.13 or specks > 0.15 or
+noise > 3 (each above every clean/normal DEV page), or its ink is faint (contrast < 120 with
+text on the page) or its strokes thin (< 1.6 px). A page that is not degraded is not touched.
+A degraded page is read from a copy that is (CER: the 25 degraded DEV pages, tesseract 5.5,
+first reading only unless said):
 
-* flatten (divide by the paper map) when ``shading`` > 0.10: on the shadowed/stained pages
-  this alone took CER from 36.7 % to 25.4 %, by giving back whole paragraphs the engine had
-  dropped inside a shadow; the map's 0.45-in kernel bridges speck clouds so it does not wash
-  text out inside them (a 0.12-in kernel did). Even pages are not touched.
-* denoise with a median filter when ``noise`` > 4.5 or ``specks`` > 0.55: the kernel is the
-  largest odd size not wider than 1.5 stroke widths (3 at 200 dpi, 5 at 300 dpi for 13-pt
-  type), so stems survive while single specks and JPEG ringing go. On the six most speckled
-  pages: 57.7 % → 45.8 % CER. Non-local means did no better and costs 2–8 s per page.
-* contrast stretch (ink to 0, paper to 255) only when ``contrast`` < 90: faint low-ink
-  pages. Stretching pages of normal contrast measured neutral to slightly worse.
-* join broken strokes (a 2×2 gray closing of the ink, i.e. a minimum filter then a maximum
-  filter on the dark strokes) when ``stroke_px`` < 1.6 px: thin, broken 200-dpi bilevel and
-  low-ink type; thicker strokes are left alone because the same closing fills the counters of
-  small letters (e, a, ơ) and merges diacritics into them.
-* upscale when ``text_height_px`` < 20: tesseract's page analysis finds small type less
-  reliably; the factor brings the median character height to about 28 px (capped at 2×).
-  Word boxes come back in page pixels.
-* mark the reading ``degraded`` (the engine may then switch to its robust mode: tesseract
-  uses Sauvola local thresholding instead of Otsu) when any of the above fired. Sauvola on
-  flattened harsh pages: 25.4 % → 22.8 %; on clean pages it changes single lines both ways,
-  so clean pages keep the engine's default.
+* flattened, i.e. divided by the paper map: 36.7 % → 25.4 %, by giving back whole paragraphs
+  the engine had dropped in a shadow. It is done before rule removal, which on a shadowed page
+  took the dark paper for ink and erased the text there as "rules" (with the whole method:
+  20.8 % → 15.8 %). The map's 0.45-in kernel bridges speck clouds; a 0.12-in kernel washed
+  text out inside them.
+* denoised with a median filter when speckled (specks > 0.15 or noise > 3): the largest odd
+  size not wider than the stroke (3 at 200 dpi, 5 at 300 dpi), so stems survive while specks
+  go. On the six most speckled pages 57.7 % → 45.8 %; non-local means did no better (45.3 %)
+  at 2–8 s a page.
+* contrast-stretched (ink to 0, paper to 255) only when faint: on pages of normal contrast
+  the stretch measured worse (25.4 % → 26.3 %).
+* stroke-joined (a 2×2 minimum then maximum filter on the dark strokes) only when strokes are
+  under 1.6 px: on thicker type the same closing fills the counters of e, a, ơ and merges tone
+  marks into letters. No DEV page is that thin; real 200-dpi fax-like pages can be.
+* upscaled when its characters are under 20 px tall, to about 28 px (quarter steps, at most
+  2×): on twelve degraded 200-dpi pages 19.7 % → 19.0 % (page mean). On clean and normal
+  200-dpi pages it gained nothing and costs 2.25× the pixels, so only degraded pages get it.
+* read in the engine's robust mode (``ReadingHints.degraded``: tesseract binarises with Sauvola
+  instead of Otsu): 25.4 % → 22.8 %. On clean pages Sauvola changed single lines both ways
+  (clean 1.8 % → 2.2 %), so clean pages keep the engine's default.
 
-``alternative_plan`` gives the second reading a deliberately different view of a degraded
-page (a stronger denoise and the engine's uniform-block layout); the OCR stage keeps, line by
-line, whichever reading is more confident and more Vietnamese (see ``digitize.ocr.read``).
+``alternative_plan`` gives the second reading (``digitize.ocr.read``) a deliberately different
+view of the page: denoised one step harder and read as one uniform block of lines, which finds
+lines the engine's page analysis dropped.
 """
 
 from __future__ import annotations
