@@ -57,7 +57,7 @@ from digitize.orientation import (
     osd_vote,
     reading_vote,
 )
-from digitize.restore import flatten
+from digitize.restore import SHADING_DEGRADED, paper_map, paper_shading
 from digitize.settings import CleanSettings
 
 if TYPE_CHECKING:
@@ -146,7 +146,10 @@ def _text_ink(gray_small: np.ndarray, dpi: float) -> tuple[_Ink, dict[str, float
     """Binarise a small page and keep only components that can be text."""
     # Shadows, stains, lighting falloff and a dark scanner rim first: divided by the paper's
     # own brightness they vanish, so the global split below no longer takes them for ink.
-    gray_small = flatten(gray_small, dpi)
+    # An even page is measured as it is (its estimate stays exactly what it was).
+    paper = paper_map(gray_small, dpi)
+    if paper_shading(paper) > SHADING_DEGRADED:
+        gray_small = cv2.divide(gray_small, np.maximum(paper, 1), scale=255)
     block = int(dpi * 0.35) | 1  # local window wider than a character, narrower than a column
     local = cv2.adaptiveThreshold(
         gray_small, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 12
@@ -670,27 +673,6 @@ def find_paper_box(pixels: np.ndarray, dpi: float) -> tuple[int, int, int, int] 
     x1 = gray.shape[1] - int(right * f)
     y1 = gray.shape[0] - int(bottom * f)
     return x0, y0, x1, y1
-
-
-def ocr_view(pixels: np.ndarray) -> np.ndarray:
-    """A gray copy with an even background, for OCR input only (never placed in the PDF, R11).
-
-    Dividing by a heavily blurred estimate of the paper evens out lighting falloff and tinted
-    paper without touching strokes.
-    """
-    gray = _to_gray(pixels)
-    if is_bilevel(gray):
-        return gray
-    h, w = gray.shape
-    f = 8
-    small = cv2.resize(gray, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-    # Closing removes the dark strokes; the median smooths the result into a paper map.
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
-    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, k)
-    paper = cv2.medianBlur(paper, 5)
-    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
-    out = cv2.divide(gray, np.maximum(paper, 1), scale=255)
-    return out
 
 
 # --- the stage -----------------------------------------------------------------------------

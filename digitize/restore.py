@@ -3,9 +3,9 @@
 A poor scan loses text in OCR mostly by *dropping* it: the engine's page analysis takes a
 shadow, a stain or a cloud of toner specks for a picture and skips the lines inside it
 (deletions were 84 % of all character edits on the degraded DEV pages). Restoration gives the
-engine a copy on which the text stands out again. Nothing is switched on globally: each step
-is decided per page from measurements of that page, and a page that measures clean goes to the
-engine exactly as it came (clean pages must neither read worse nor slower).
+engine a copy on which the text stands out again. Nothing is switched on globally: the OCR
+stage reads every page as it came first and restores only a page that read poorly
+(``digitize.ocr.read``); which steps it gets is decided from measurements of that page.
 
 Measurements (``measure_page``), on the gray OCR input decimated to about 150 dpi except the
 noise (full-resolution stripes); 30–100 ms a page. Ranges measured on the DEV corpora
@@ -30,18 +30,19 @@ noise (full-resolution stripes); 30–100 ms a page. Ranges measured on the DEV 
 
 Decisions (``plan_restoration``). A page is *degraded* when shading > 0.13 or specks > 0.15 or
 noise > 3 (each above every clean/normal DEV page), or its ink is faint (contrast < 120 with
-text on the page) or its strokes thin (< 1.6 px). A page that is not degraded is not touched.
-A degraded page is read from a copy that is (CER: the 25 degraded DEV pages, tesseract 5.5,
-first reading only unless said):
+text on the page) or its strokes thin (< 1.6 px). A poorly read page that measures degraded is
+read from a copy that is (CER: the 25 degraded DEV pages, tesseract 5.5, that reading alone
+unless said); one that measures clean gets only the alternative view:
 
 * flattened, i.e. divided by the paper map: 36.7 % → 25.4 %, by giving back whole paragraphs
   the engine had dropped in a shadow. It is done before rule removal, which on a shadowed page
   took the dark paper for ink and erased the text there as "rules" (with the whole method:
   20.8 % → 15.8 %). The map's 0.45-in kernel bridges speck clouds; a 0.12-in kernel washed
   text out inside them.
-* denoised with a median filter when speckled (specks > 0.15 or noise > 3): the largest odd
-  size not wider than the stroke (3 at 200 dpi, 5 at 300 dpi), so stems survive while specks
-  go. On the six most speckled pages 57.7 % → 45.8 %; non-local means did no better (45.3 %)
+* denoised with a median filter when speckled (specks > 0.15 or noise > 3): 3×3 for strokes
+  of 2–3.5 px, 5×5 above (a k×k median keeps lines about k/2 wide), none under 2 px, so stems
+  survive while specks go (a real 200-dpi page of 1.7-px broken strokes lost a quarter of its
+  words to a 3×3 median). On the six most speckled pages 57.7 % → 45.8 %; non-local means did no better (45.3 %)
   at 2–8 s a page.
 * contrast-stretched (ink to 0, paper to 255) only when faint: on pages of normal contrast
   the stretch measured worse (25.4 % → 26.3 %).
@@ -95,6 +96,9 @@ class PageMeasures:
     specks: float
     text_height_px: float
     stroke_px: float
+    # Character-sized ink at ``text_mask_dpi`` (what a reading should cover with words).
+    text_mask: np.ndarray | None = field(default=None, compare=False, repr=False)
+    text_mask_dpi: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,12 @@ def paper_map(gray: np.ndarray, dpi: float, kernel_in: float = PAPER_KERNEL_IN) 
     )
     paper = cv2.medianBlur(paper, 5)
     return cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def paper_shading(paper: np.ndarray) -> float:
+    """Spread of a paper map's brightness: (p98 − p2) / p98."""
+    p2, p98 = np.percentile(paper[::4, ::4], (2, 98))
+    return float((p98 - p2) / max(p98, 1.0))
 
 
 def flatten(gray: np.ndarray, dpi: float) -> np.ndarray:
@@ -218,8 +228,7 @@ def measure_page(gray: np.ndarray, dpi: float) -> PageMeasures:
     bilevel = is_bilevel(gray)
     small, small_dpi = _decimate(gray, dpi)
     paper = paper_map(small, small_dpi)
-    p2, p98 = np.percentile(paper[::4, ::4], (2, 98))
-    shading = float((p98 - p2) / max(p98, 1.0))
+    shading = paper_shading(paper)
     flat = cv2.divide(small, np.maximum(paper, 1), scale=255)
     ink_level, paper_level = np.percentile(flat[::2, ::2], (0.5, 60))
     contrast = float(paper_level - ink_level)
@@ -237,14 +246,33 @@ def measure_page(gray: np.ndarray, dpi: float) -> PageMeasures:
         specks=round(specks, 3),
         text_height_px=round(height * factor, 1),
         stroke_px=round(stroke * factor, 2),
+        text_mask=char_mask,
+        text_mask_dpi=small_dpi,
     )
+
+
+def coverage(m: PageMeasures, boxes: list[tuple[int, int, int, int]]) -> float:
+    """Share of the page's character-sized ink that lies inside the given word boxes (page
+    pixels): a reading that dropped lines leaves their ink uncovered. 1.0 without ink."""
+    if m.text_mask is None or not m.text_mask.any():
+        return 1.0
+    factor = m.text_mask_dpi / m.dpi
+    covered = np.zeros_like(m.text_mask)
+    for x0, y0, x1, y1 in boxes:
+        covered[
+            int(y0 * factor) : int(y1 * factor) + 1, int(x0 * factor) : int(x1 * factor) + 1
+        ] = 1
+    return float(np.count_nonzero(covered & m.text_mask)) / float(np.count_nonzero(m.text_mask))
 
 
 # --- decisions -----------------------------------------------------------------------------
 def _median_kernel(m: PageMeasures) -> int:
-    """Largest odd median size not wider than a stroke (3 or 5): stems survive it."""
-    stroke = int(m.stroke_px or 3.0)
-    return max(3, min(5, stroke if stroke % 2 else stroke - 1))
+    """A median size that keeps strokes: a k×k median keeps a line about k/2 wide or wider, so
+    3 needs strokes of 2 px, 5 strokes of 3.5 px; 0 (no median) under 2 px (thin type, as on
+    200-dpi fax-like scans, would be erased, not cleaned)."""
+    if m.stroke_px and m.stroke_px < 2.0:
+        return 0
+    return 5 if m.stroke_px >= 3.5 else 3
 
 
 def plan_restoration(m: PageMeasures) -> RestorationPlan:
@@ -292,8 +320,10 @@ def alternative_plan(m: PageMeasures, first: RestorationPlan) -> RestorationPlan
     """A different view of the same page for a second reading: always flattened, denoised one
     step stronger than the first reading (or at all), the engine's robust mode, and its
     uniform-block layout (which reads lines the page analysis dropped)."""
-    kernel = first.denoise_kernel + 2 if first.denoise_kernel else (0 if m.bilevel else 3)
-    kernel = min(kernel, max(3, _median_kernel(m) + 2)) if kernel else 0
+    most = _median_kernel(m) and _median_kernel(m) + 2
+    kernel = min(first.denoise_kernel + 2 if first.denoise_kernel else 3, most)
+    if m.bilevel and not first.denoise_kernel:
+        kernel = 0
     reasons = ["second reading: flatten, stronger denoise, uniform-block layout"]
     return replace(
         first,

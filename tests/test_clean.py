@@ -36,7 +36,6 @@ from digitize.clean import (
     deskew_page,
     estimate_orientation,
     estimate_skew,
-    ocr_view,
     rotate_orientation,
 )
 from tests.conftest import shared_dir
@@ -254,16 +253,6 @@ def test_fill_uses_scan_background() -> None:
     pixels[300:320, 100:500] = 20
     out = deskew_page(pixels, 5.0)
     assert out[0, 0] == 200 and out[-1, -1] == 200, "new corners must take the paper colour"
-
-
-def test_ocr_view_evens_the_background() -> None:
-    pixels = _scan(0.0, mode="L").astype(np.float32)
-    falloff = np.linspace(1.0, 0.7, pixels.shape[1], dtype=np.float32)[None, :]
-    uneven = (pixels * falloff).astype(np.uint8)
-    view = ocr_view(uneven)
-    paper_left, paper_right = uneven[5:60, 5:60].mean(), uneven[5:60, -60:-5].mean()
-    assert paper_left - paper_right > 50
-    assert abs(float(view[5:60, 5:60].mean()) - float(view[5:60, -60:-5].mean())) < 10
 
 
 # --- real corpus pages -----------------------------------------------------------------------
