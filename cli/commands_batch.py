@@ -12,9 +12,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.progress import TaskID
@@ -28,8 +28,14 @@ from digitize.cli.main import (
     main,
     out_console,
     profile_option,
+    shown,
 )
 from digitize.errors import ExitCode
+from digitize.util import escape_control, format_vn_time, vn_now
+
+if TYPE_CHECKING:  # the library modules are imported when a command runs: start-up stays fast
+    from digitize.batch import BatchEvent, BatchResult
+    from digitize.watch import WatchEvent
 
 
 @contextmanager
@@ -58,8 +64,10 @@ def stop_on_signals(what: str) -> Iterator[tuple[threading.Event, threading.Even
 
 
 # --- batch ---------------------------------------------------------------------------------------
-def _batch_table(result) -> Table:  # type: ignore[no-untyped-def]
-    table = Table(title=f"Batch {result.in_dir} → {result.out_dir}", title_justify="left")
+def _batch_table(result: BatchResult) -> Table:
+    table = Table(
+        title=f"Batch {shown(result.in_dir)} → {shown(result.out_dir)}", title_justify="left"
+    )
     table.add_column("dossier")
     table.add_column("status")
     table.add_column("pages", justify="right")
@@ -71,11 +79,11 @@ def _batch_table(result) -> Table:  # type: ignore[no-untyped-def]
         if row.status == "failed":
             detail = f"[{row.exit_code}] {detail}"
         table.add_row(
-            row.dossier,
+            shown(row.dossier),
             f"[{colours[row.status]}]{row.status}[/]",
             str(row.pages),
             f"{row.seconds:.1f} s",
-            detail,
+            shown(detail),
         )
     return table
 
@@ -127,7 +135,9 @@ def batch_cmd(
     OUT_DIR/.digitize-journal.jsonl.
 
     Exit code: 0 when every dossier is done (or was already), 90 when some failed, 130 when
-    interrupted, 16 for an unsafe set-up (OUT_DIR inside IN_DIR or the reverse).
+    interrupted, 16 for an unsafe set-up (OUT_DIR inside IN_DIR or the reverse). A station
+    fault (time-stamp or signing service down, disk full, certificate problem) fails the
+    dossier it hit and starts no other: run the batch again once it is fixed.
     """
     from digitize.batch import batch_run
 
@@ -144,18 +154,13 @@ def batch_cmd(
         "dossier_concurrency": dossier_concurrency,
         "verify_existing": False if no_verify_existing else None,
     }
-    settings = profile.batch.model_copy(
-        update={
-            "workers": profile.pipeline.workers,
-            **{k: v for k, v in given.items() if v is not None},
-        }
-    )
+    settings = profile.batch.model_copy(update={k: v for k, v in given.items() if v is not None})
     progress = page_progress()
     overall: list[TaskID] = []
     per_dossier: dict[str, TaskID] = {}
     lock = threading.Lock()
 
-    def on_event(event) -> None:  # type: ignore[no-untyped-def]
+    def on_event(event: BatchEvent) -> None:
         with lock:
             if event.kind == "batch_started":
                 overall.append(
@@ -166,7 +171,7 @@ def batch_cmd(
                 task = per_dossier.get(event.dossier)
                 if inner.kind == "dossier_started":
                     per_dossier[event.dossier] = progress.add_task(
-                        f"  {event.dossier}", total=inner.total_pages, unit="pages"
+                        f"  {shown(event.dossier)}", total=inner.total_pages, unit="pages"
                     )
                 elif inner.kind == "page_done" and task is not None:
                     progress.update(task, completed=inner.done_pages)
@@ -181,7 +186,10 @@ def batch_cmd(
                     text = f"{row.status}: {row.dossier}"
                     if row.error:
                         text += f" [{row.exit_code}] {row.error}"
-                    progress.console.print(text, markup=False, highlight=False)
+                    progress.console.print(escape_control(text), markup=False, highlight=False)
+            elif event.kind == "notice":
+                text = f"{event.dossier}: {event.message}" if event.dossier else event.message
+                progress.console.print(escape_control(text), markup=False, highlight=False)
 
     with stop_on_signals("dossiers") as (stop, abandon), progress:
         result = batch_run(
@@ -204,7 +212,9 @@ def batch_cmd(
             f"{result.count('failed')}, not run {result.count('not_run')}; {pages} pages in "
             f"{result.seconds:.1f} s ({rate:.0f} pages/min)"
         )
-        out_console.print(f"Summary: {result.summary_json} and {result.summary_csv}")
+        out_console.print(
+            f"Summary: {shown(result.summary_json)} and {shown(result.summary_csv)}"
+        )
         if profile.sign.backend == "demo" and result.count("ok"):
             out_console.print(DEMO_WARNING)
     sys.exit(result.exit_code)
@@ -212,9 +222,11 @@ def batch_cmd(
 
 # --- watch ---------------------------------------------------------------------------------------
 def _log(text: str) -> None:
-    # One plain line per event: read by journald/syslog, not by a person at a terminal.
-    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
-    sys.stdout.write(f"{stamp} {text}\n")
+    """One plain line per event, for journald/syslog and the person at the counter who reads
+    it: Vietnam time in the Vietnamese form (``11:34:05 ngày 30/11/2026``), and the text with
+    control characters escaped (a folder name cannot forge a second log line)."""
+    stamp = format_vn_time(vn_now(), seconds=True)
+    sys.stdout.write(f"{stamp} {escape_control(text)}\n")
     sys.stdout.flush()
 
 
@@ -287,15 +299,8 @@ def watch_cmd(
     inbox: Path,
     out_dir: Path,
     profile_name: str | None,
-    poll: bool,
-    poll_interval: float,
-    quiet_seconds: float,
-    require_marker: bool,
-    rescan_seconds: float,
-    done_dir: str,
-    quarantine_dir: str,
-    duplicate_dir: str,
     workers: int | None,
+    **watch_options: Any,
 ) -> None:
     """Watch INBOX and digitise every dossier folder a scanning station drops into it.
 
@@ -303,35 +308,32 @@ def watch_cmd(
     nothing in it has changed for --quiet seconds. Its bundle goes to OUT/<code>/; the input
     then moves to INBOX/done/, or to INBOX/quarantine/ with a reason.json on failure, or to
     INBOX/duplicate/ when it equals a dossier already done. Inputs are never deleted or
-    changed. Restart-safe: a journal in INBOX/.digitize/ makes a restart resume, not redo.
-    SIGTERM/SIGINT finish the current dossier and exit 0; a second signal abandons it.
+    changed. Restart-safe: a journal in INBOX/.digitize/ makes a restart resume, not redo;
+    a dossier the watcher died on twice is quarantined (a poison pill, exit code 106 in its
+    reason.json). SIGTERM/SIGINT finish the current dossier and exit 0; a second signal
+    abandons it.
+
+    The signer is opened and checked before anything is taken. An outage (time-stamp,
+    revocation or signing service, token absent, disk full) pauses the watcher: the dossier
+    stays claimed and is finished when the station works again. It stops with the fault's
+    exit code when a person must act: 54 wrong PIN (never tried twice), 51-53 certificate,
+    56 signer set-up, 63 trust, 16 another watcher or host holds the inbox.
     """
-    from digitize.watch import InboxWatcher, WatchSettings
+    from digitize.settings import WatchSettings
+    from digitize.watch import InboxWatcher
 
     overrides: dict = {}
     if workers is not None:
         overrides.setdefault("pipeline", {})["workers"] = workers
     profile = load_cli_profile(profile_name, overrides)
-    # Options given on the command line win over the profile's `watch:` section.
-    given = {
-        "quiet_seconds": quiet_seconds,
-        "require_marker": True if require_marker else None,
-        "rescan_seconds": rescan_seconds,
-        "poll": True if poll else None,
-        "poll_interval_ms": int(poll_interval * 1000) if poll_interval is not None else None,
-        "done_dir": done_dir,
-        "quarantine_dir": quarantine_dir,
-        "duplicate_dir": duplicate_dir,
-    }
-    settings = WatchSettings.model_validate(
-        {
-            **profile.watch.model_dump(),
-            "workers": profile.pipeline.workers,
-            **{k: v for k, v in given.items() if v is not None},
-        }
-    )
+    # Options given on the command line win over the profile's `watch:` section; flags left
+    # off and options not given (None) leave the profile's value.
+    given = {key: value for key, value in watch_options.items() if value not in (None, False)}
+    if "poll_interval" in given:
+        given["poll_interval_ms"] = int(given.pop("poll_interval") * 1000)
+    settings = WatchSettings.model_validate({**profile.watch.model_dump(), **given})
 
-    def on_event(event) -> None:  # type: ignore[no-untyped-def]
+    def on_event(event: WatchEvent) -> None:
         if event.kind == "progress":
             inner = event.event
             if inner is not None and inner.kind == "bundle_written":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,8 +17,12 @@ from digitize.cli.main import (
     main,
     out_console,
     profile_option,
+    shown,
 )
-from digitize.errors import ExitCode
+
+if TYPE_CHECKING:  # the library modules are imported when a command runs: start-up stays fast
+    from digitize.pipeline import DossierResult, Event
+    from digitize.profiles import Profile
 
 DEMO_WARNING = (
     "[bold yellow]DEMO SIGNATURE:[/] signed with the built-in demo identity (DEMO root CA). "
@@ -25,7 +30,7 @@ DEMO_WARNING = (
 )
 
 
-def load_cli_profile(profile_name: str | None, overrides: dict | None = None):  # type: ignore[no-untyped-def]
+def load_cli_profile(profile_name: str | None, overrides: dict | None = None) -> Profile:
     from digitize.profiles import load_profile
 
     return load_profile(profile_name, overrides or None)
@@ -46,8 +51,8 @@ def page_progress() -> Progress:
     )
 
 
-def summary_table(result) -> Table:  # type: ignore[no-untyped-def]
-    table = Table(title=f"Bundle {result.dossier_code}", title_justify="left")
+def summary_table(result: DossierResult) -> Table:
+    table = Table(title=f"Bundle {shown(result.dossier_code)}", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("component")
     table.add_column("file")
@@ -60,9 +65,10 @@ def summary_table(result) -> Table:  # type: ignore[no-untyped-def]
         flags = {f.code for f in doc.flags} | {f.code for p in doc.pages for f in p.flags}
         table.add_row(
             str(comp.ordinal),
-            comp.name,
-            comp.file or f"(not digitised: {doc.not_digitised_reason.value})"
-            if doc.not_digitised_reason else comp.file or "",
+            shown(comp.name),
+            shown(comp.file) if comp.file else
+            f"(not digitised: {doc.not_digitised_reason.value})"
+            if doc.not_digitised_reason else "",
             str(comp.pages),
             f"{comp.mean_confidence:.1f}" if comp.mean_confidence is not None else "—",
             doc.signature.pades_level.value if doc.signature else "—",
@@ -106,20 +112,25 @@ def run_cmd(dossier_dir: Path, out_dir: Path, profile_name: str | None, make_zip
     profile = load_cli_profile(profile_name, overrides)
 
     with page_progress() as progress:
-        task = progress.add_task(dossier_dir.name, total=None, unit="pages")
+        task = progress.add_task(shown(dossier_dir.name), total=None, unit="pages")
 
-        def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        def on_event(event: Event) -> None:
             if event.kind == "dossier_started":
-                progress.update(task, total=event.total_pages, description=event.dossier)
+                progress.update(task, total=event.total_pages, description=shown(event.dossier))
             elif event.kind == "page_done":
                 progress.update(task, completed=event.done_pages)
             elif event.kind == "notice":
-                progress.console.print(f"[dim]notice:[/] {event.message}")
+                progress.console.print(f"[dim]notice:[/] {shown(event.message)}")
 
         result = run_dossier(dossier_dir, out_dir, profile=profile, on_event=on_event,
                              overwrite=overwrite)
     if as_json:
-        sys.stdout.write(_json_dump(result.model_dump(mode="json")) + "\n")
+        from digitize.extract.present import masked_documents
+
+        data = result.model_dump(mode="json")
+        # Personal IDs and birth dates stay in the manifest file, masked on the console.
+        data["manifest"]["documents"] = masked_documents(data["manifest"]["documents"])
+        sys.stdout.write(_json_dump(data) + "\n")
         return
     out_console.print(summary_table(result))
     conf = f"{result.mean_confidence:.1f}" if result.mean_confidence is not None else "—"
@@ -130,59 +141,77 @@ def run_cmd(dossier_dir: Path, out_dir: Path, profile_name: str | None, make_zip
     )
     if result.signed_with_demo_identity:
         out_console.print(DEMO_WARNING)
-    out_console.print(f"Bundle: [bold]{result.bundle_path}[/]")
+    out_console.print(f"Bundle: [bold]{shown(result.bundle_path)}[/]")
     if result.zip_path:
-        out_console.print(f"Zip:    [bold]{result.zip_path}[/]")
+        out_console.print(f"Zip:    [bold]{shown(result.zip_path)}[/]")
 
 
 @main.command("verify")
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @click.option("--trust", "trust", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Trusted root certificate (PEM/DER); repeatable. Default: DIGITIZE_TRUST_ROOTS "
-                   "and, if present, the local demo root.")
+              help="Trusted root certificate (PEM/DER); repeatable. Default: DIGITIZE_TRUST_ROOTS.")
+@click.option("--allow-demo", is_flag=True,
+              help="Accept bundles signed with this machine's DEMO identity (testing only).")
 @click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", show_default=True,
               help="Language of the report.")
 @click.option("--online", is_flag=True, help="Allow fetching revocation data (default: offline).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @handle_errors
-def verify_cmd(target: Path, trust: tuple[Path, ...], lang: str, online: bool,
+def verify_cmd(target: Path, trust: tuple[Path, ...], allow_demo: bool, lang: str, online: bool,
                as_json: bool) -> None:
     """Verify a bundle folder or zip, or one signed PDF, offline.
 
-    One verdict line per check; exit code 0 only when every check passes, otherwise the code
-    of the first failure (61 hash, 62 signature, 63 trust, 64 structure, 65 PDF/A).
+    One verdict line per check; exit code 0 only when every check passes and every signer's
+    certificate was shown unrevoked; 66 when everything passed but revocation could not be
+    checked (no OCSP/CRL data: use --online, or sign at B-LT); otherwise the code of the first
+    failure (61 hash, 62 signature, 63 trust or identity, 64 structure, 65 PDF/A).
     """
-    from digitize.verify import default_trust_roots, verify_bundle
+    from rich.markup import escape
+    from rich.text import Text
 
-    roots = tuple(trust) if trust else default_trust_roots()
+    from digitize.util import escape_control
+    from digitize.verify import revocation_unproven, verify_bundle, verify_signed_pdf
+
+    roots = tuple(trust) if trust else None
     if target.is_file() and target.suffix.lower() == ".pdf":
-        from digitize.models import Check
-        from digitize.sigverify import verify_pdf_signatures
-
-        checks = verify_pdf_signatures(target, roots, offline=not online, lang=lang)
-        if not checks:
-            checks = [Check(name="signature", ok=False, message="no digital signature",
-                            exit_code=int(ExitCode.VERIFY_SIGNATURE))]
-        failures = [c for c in checks if not c.ok]
-        ok, code = not failures, (failures[0].exit_code if failures else 0)
-        demo = False
+        report = verify_signed_pdf(target, roots, lang=lang, offline=not online,
+                                   allow_demo=allow_demo)
     else:
-        report = verify_bundle(target, roots, lang=lang, offline=not online)
-        checks, ok, code = list(report.checks), report.ok, report.exit_code
-        demo = report.signed_with_demo_identity
+        report = verify_bundle(target, roots, lang=lang, offline=not online,
+                               allow_demo=allow_demo)
     if as_json:
-        sys.stdout.write(_json_dump({"path": str(target), "ok": ok, "exit_code": code,
-                                     "checks": [c.model_dump() for c in checks]}) + "\n")
+        sys.stdout.write(_json_dump({
+            "path": str(target), "ok": report.ok, "exit_code": report.exit_code,
+            "revocation_checked": report.revocation_checked,
+            "signed_with_demo_identity": report.signed_with_demo_identity,
+            "checks": [c.model_dump() for c in report.checks]}) + "\n")
+        sys.exit(report.exit_code)
+    # Names, certificate names and messages come from the bundle: shown as plain text, with
+    # control characters escaped, so a crafted CN or file name cannot forge a verdict line.
+    unproven = set(revocation_unproven(report.checks))
+    for check in report.checks:
+        if not check.ok:
+            mark, style = "FAIL", "bold red"
+        elif check.name in unproven:
+            mark, style = "WARN", "yellow"
+        else:
+            mark, style = "PASS", "green"
+        line = Text.assemble((mark, style), " ", escape_control(f"{check.name}: {check.message}"))
+        # soft_wrap: one check, one output line; a long name cannot push text to a line start
+        out_console.print(line, highlight=False, soft_wrap=True)
+    target_text = escape(escape_control(str(target)))
+    if not report.ok:
+        verdict = "KHÔNG HỢP LỆ" if lang == "vi" else "INVALID"
+    elif not report.revocation_checked:
+        verdict = ("HỢP LỆ, CHƯA KIỂM TRA THU HỒI" if lang == "vi"
+                   else "VALID EXCEPT REVOCATION: NOT CHECKED")
     else:
-        for check in checks:
-            mark = "[green]PASS[/]" if check.ok else "[bold red]FAIL[/]"
-            out_console.print(f"{mark} {check.name}: {check.message}")
-        verdict = ("HỢP LỆ" if lang == "vi" else "VALID") if ok else (
-            "KHÔNG HỢP LỆ" if lang == "vi" else "INVALID")
-        out_console.print(f"[bold]{verdict}[/] {target}")
-        if demo:
-            out_console.print(DEMO_WARNING)
-    sys.exit(code)
+        verdict = "HỢP LỆ" if lang == "vi" else "VALID"
+    out_console.print(f"[bold]{verdict}[/] {target_text} (exit {report.exit_code})", highlight=False,
+                      soft_wrap=True)
+    if report.signed_with_demo_identity:
+        out_console.print(DEMO_WARNING)
+    sys.exit(report.exit_code)
 
 
 @main.group("profile")
@@ -197,7 +226,7 @@ def profile_list() -> None:
     from digitize.profiles import list_profiles, load_profile
 
     for name in list_profiles():
-        out_console.print(f"{name}: {load_profile(name).description}")
+        out_console.print(f"{shown(name)}: {shown(load_profile(name).description)}")
 
 
 @profile_group.command("show")

@@ -121,10 +121,13 @@ def ocr_cmd(source: Path, profile_name: str | None, sidecar: Path | None, hocr_d
             json_path: Path | None) -> None:
     """OCR the pages of an image or dossier folder (after orientation and deskew).
 
-    Prints per-page confidence and the header fields found per component.
+    Prints per-page confidence, the header fields and the Art. 9 data found per component
+    (personal ID numbers and birth dates masked, here and in the JSON).
     """
     from digitize.clean import clean_page
-    from digitize.extract import extract_fields
+    from digitize.extract import PaperContext, extract_paper
+    from digitize.extract.handwriting import hand_ink_words
+    from digitize.extract.present import art9_lines, masked_art9
     from digitize.ingest import ingest_dossier, load_page_pixels
     from digitize.ocr import ocr_json, ocr_page, write_hocr, write_sidecar
     from digitize.util import write_atomic
@@ -140,26 +143,36 @@ def ocr_cmd(source: Path, profile_name: str | None, sidecar: Path | None, hocr_d
         hocr_dir.mkdir(parents=True, exist_ok=True)
     for component in dossier.components:
         results = []
+        hands = []
         for page in component.pages:
             pixels = load_page_pixels(page, profile.ingest)
             cleaned, _ = clean_page(pixels, page.qa.dpi, profile.clean)
             result = ocr_page(cleaned, page.qa.dpi, profile.ocr)
             results.append(result)
+            hands.append(frozenset(hand_ink_words(cleaned, result)))
             table.add_row(f"{component.ordinal}.{page.index}", str(len(result.words)),
                           f"{result.mean_confidence:.1f}", f"{result.low_confidence_share:.0%}",
                           "yes" if result.needs_review else "no", _flags_text(result.flags))
             if hocr_dir and result.hocr:
                 write_hocr(result, hocr_dir / f"c{component.ordinal:02d}-p{page.index:03d}.hocr")
         every_page.extend(results)
-        fields = extract_fields(results, profile.extract) if results else ()
+        context = PaperContext(component.paper_type, tuple(hands))
+        paper = extract_paper(results, profile.extract, context=context) if results else None
+        fields = paper.header if paper is not None else ()
         export.append({"component": component.ordinal, "name": component.name,
-                       **ocr_json(results, fields)})
+                       **ocr_json(results, fields),
+                       # Art. 9 data: personal IDs and birth dates masked, as on the console.
+                       **({"art9": masked_art9(paper.art9)} if paper is not None else {})})
         if fields:
             out_console.print(f"[bold]{component.ordinal}. {component.name}[/]")
             for field in fields:
                 mark = " [yellow](review)[/]" if field.needs_review else ""
                 out_console.print(f"  {field.name}: {field.value} "
                                   f"(p.{field.page}, {field.confidence:.2f}){mark}")
+        if paper is not None:
+            out_console.print(f"[bold]{component.ordinal}. Art. 9[/]")
+            for line in art9_lines(paper.art9):
+                out_console.print(f"  {line}", markup=False, highlight=False)
     out_console.print(table)
     if sidecar:
         write_sidecar(every_page, sidecar)

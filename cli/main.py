@@ -16,15 +16,24 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
-from digitize import __version__
+from digitize._version import __version__
 from digitize.errors import DigitizeError, ExitCode
+from digitize.util import escape_control
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 # Wide enough for the summary tables when stdout is a file or a pipe (rich assumes 80 there).
 out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def shown(text: object) -> str:
+    """Untrusted text (file and folder names, certificate names, messages that quote them)
+    made safe for a rich console line: control and bidi characters escaped, and rich markup
+    escaped so a folder named ``[bold]…`` prints as it is."""
+    return escape(escape_control(str(text)))
 
 
 def handle_errors(func: F) -> F:
@@ -39,8 +48,8 @@ def handle_errors(func: F) -> F:
         except DigitizeError as exc:
             if debug:
                 err_console.print_exception()
-            err_console.print(f"[bold red]digitize: error:[/] {exc.one_line()}", markup=True,
-                              highlight=False)
+            err_console.print(f"[bold red]digitize: error:[/] {shown(exc.one_line())}",
+                              markup=True, highlight=False)
             sys.exit(int(exc.exit_code))
         except KeyboardInterrupt:
             err_console.print("digitize: interrupted")
@@ -53,7 +62,7 @@ def handle_errors(func: F) -> F:
             if debug:
                 err_console.print_exception()
             err_console.print(
-                f"[bold red]digitize: internal error:[/] {type(exc).__name__}: {exc} "
+                f"[bold red]digitize: internal error:[/] {type(exc).__name__}: {shown(exc)} "
                 "(re-run with --debug for the traceback, and please report it)"
             )
             sys.exit(int(ExitCode.INTERNAL))
@@ -103,7 +112,15 @@ def exit_codes() -> None:
 
 def _register() -> None:
     # Import the command modules so they attach themselves to `main`.
-    from digitize.cli import commands_batch, commands_pipeline, commands_stages  # noqa: F401
+    from digitize.cli import (  # noqa: F401
+        commands_batch,
+        commands_hub,
+        commands_pipeline,
+        commands_purge,
+        commands_review,
+        commands_stages,
+        commands_stats,
+    )
 
 
 def run_main() -> None:
@@ -119,4 +136,12 @@ def resolve_path(value: str | Path) -> Path:
     return Path(value).expanduser()
 
 
-__all__ = ["main", "run_main", "handle_errors", "profile_option", "err_console", "out_console"]
+__all__ = [
+    "err_console",
+    "handle_errors",
+    "main",
+    "out_console",
+    "profile_option",
+    "run_main",
+    "shown",
+]

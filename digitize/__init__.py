@@ -4,7 +4,12 @@ Library entry points (each stage is importable on its own too)::
 
     import digitize
     result = digitize.run_dossier("samples/ho-so-cap-ban-sao", "out/")
-    report = digitize.verify_bundle(result.bundle_path)
+    report = digitize.verify_bundle(result.bundle_path, allow_demo=True)  # demo profile
+
+Many dossiers: ``digitize.batch_run`` (a folder of dossiers), ``digitize.watch.InboxWatcher``
+(a scanning station's inbox), both over the job layer ``digitize.jobs`` (``run_job``).
+Importing the package, or loading a profile, changes nothing in the caller's process
+(environment, logging, signal handlers).
 """
 
 from __future__ import annotations
@@ -12,31 +17,32 @@ from __future__ import annotations
 from digitize._version import __version__
 from digitize.errors import DigitizeError, ExitCode
 
+# Lazy: `import digitize` stays cheap (no OpenCV/tesseract/pyHanko import) for CLI start-up
+# and for systems that only want the models or the verifier.
+_LAZY = {
+    "run_dossier": "digitize.pipeline",
+    "DossierResult": "digitize.pipeline",
+    "Event": "digitize.pipeline",
+    "page_pool": "digitize.workers",
+    "verify_bundle": "digitize.verify",
+    "VerifyReport": "digitize.verify",
+    "load_profile": "digitize.profiles",
+    "Profile": "digitize.profiles",
+    "open_signer": "digitize.sign",
+    "SigningSettings": "digitize.settings",
+    "batch_run": "digitize.batch",
+    "watch_inbox": "digitize.watch",
+    "run_job": "digitize.jobs",
+}
+
 
 def __getattr__(name: str) -> object:
-    # Lazy: `import digitize` stays cheap (no OpenCV/tesseract/pyHanko import) for CLI start-up
-    # and for systems that only want the models or the verifier.
-    if name in {"run_dossier", "DossierResult", "Event", "page_pool"}:
-        from digitize import pipeline
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'digitize' has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(pipeline, name)
-    if name in {"verify_bundle", "VerifyReport"}:
-        from digitize import verify
-
-        return getattr(verify, name)
-    if name in {"load_profile", "Profile"}:
-        from digitize import profiles
-
-        return getattr(profiles, name)
-    if name in {"open_signer", "SigningSettings"}:
-        from digitize import sign
-
-        return getattr(sign, name)
-    if name in {"batch_run"}:
-        from digitize import batch
-
-        return getattr(batch, name)
-    raise AttributeError(f"module 'digitize' has no attribute {name!r}")
+    return getattr(import_module(module), name)
 
 
 __all__ = [
@@ -45,10 +51,15 @@ __all__ = [
     "Event",
     "ExitCode",
     "Profile",
+    "SigningSettings",
     "VerifyReport",
     "__version__",
+    "batch_run",
     "load_profile",
     "open_signer",
+    "page_pool",
     "run_dossier",
+    "run_job",
     "verify_bundle",
+    "watch_inbox",
 ]

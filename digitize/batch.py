@@ -1,28 +1,47 @@
 """Batch runs: every dossier folder of IN_DIR into OUT_DIR, resumable, nothing processed twice.
 
-Concurrency (decided, measured in ``bench/batch.py``): ONE bounded pool of page workers (one
-process per core, one tesseract thread each) is shared by the whole batch, and at most
-``dossier_concurrency`` dossiers (default 2) run at once in threads over it. The pool bounds
-the CPU-heavy work, so two dossiers never oversubscribe the cores: the second dossier's pages
-simply queue behind the first's. The second dossier exists to keep the pool busy while the
-first one is in its serial, parent-side tail (PDF/A assembly, signing, bundling, verification):
-with one dossier at a time the page workers idle during that tail, which on small dossiers is
-most of the time. More than two in flight only holds more page images in memory.
+This module discovers the dossiers, plans them (bundle names, clashes), runs them through the
+job layer (``digitize.jobs.run_job``: resume check, journal, pipeline, verification, error
+classification) and writes the summary.
+
+Concurrency (decided, measured in ``bench/batch.py``): ONE bounded pool of page workers
+(``pipeline.workers``, one process per core by default, one tesseract thread each) is shared
+by the whole batch, and at most ``dossier_concurrency`` dossiers (default 2) run at once in
+threads over it. The pool bounds the CPU-heavy work, so two dossiers never oversubscribe the
+cores: the second dossier's pages simply queue behind the first's. The second dossier exists
+to keep the pool busy while the first one is in its serial, parent-side tail (PDF/A assembly,
+signing, bundling, verification): with one dossier at a time the page workers idle during
+that tail, which on small dossiers is most of the time. More than two in flight only holds
+more page images in memory.
 
 Guarantees:
 
 * Inputs are never moved, modified or deleted (only ``digitize watch`` moves inputs).
-* A bundle appears under its final name complete or not at all (``digitize.bundle``).
-* Resume: a dossier whose bundle already exists, verifies, and was made from the same scans
-  (every source hash in its manifest matches the file in the dossier) is skipped. An existing
-  bundle that fails verification or belongs to other scans is reported as failed, never
-  overwritten.
+* A bundle appears under its final name complete and verified, or not at all: a new bundle
+  that fails verification is moved aside to ``OUT_DIR/.rejected-<bundle>-<random>`` and its
+  dossier reported as failed (the job layer's one policy, shared with watch).
+* Resume: a dossier whose bundle already exists, verifies, and was made from exactly the
+  folder's current inputs (the same scan files with the same hashes and the same
+  ``dossier.yaml``, ``Manifest.inputs``) is skipped. An existing bundle that fails
+  verification or was made from other inputs (a page added or removed, a changed
+  ``dossier.yaml``) is reported as failed with what differs, never overwritten: replacing a
+  signed bundle is a person's decision (move the old one away, run again).
+* Station faults stop the batch instead of failing every dossier after them: when a dossier
+  fails because the station cannot sign or write (a time-stamp, revocation or signing service
+  down, the token absent, the disk full: exit 50, 55, 57, 80) or needs a person (51–54, 56,
+  63), no new dossier is started; those not started stay ``not_run`` and a re-run resumes
+  them. A journal or summary that cannot be written (disk full) is reported, not a crash.
+* A symbolic link in IN_DIR is not followed (it may lead into OUT_DIR or anywhere): it is a
+  failed row (exit 16).
 * ``OUT_DIR/.digitize-journal.jsonl`` is append-only (one JSON object per line, fsync'ed):
-  ``started``/``finished``/``skipped`` per dossier with time, pid and run id. A dossier is
+  the job layer's ``started``/``ended`` per attempt, and this module's ``finished`` (status
+  ``ok``/``failed``) or ``skipped`` per dossier, each with time, pid and run id. A dossier is
   processed twice only if two ``finished`` records with status ``ok`` exist for it: the tests
   check that there never are.
 * ``OUT_DIR/summary.json`` and ``summary.csv`` describe the last run (rewritten atomically
-  after every dossier, so an interrupted batch still leaves an up-to-date summary).
+  after every dossier, so an interrupted batch still leaves an up-to-date summary). CSV cells
+  are neutralised against spreadsheet formulas (``util.csv_safe``). Journal and summaries hold
+  citizens' folder names: 0640, like the bundles.
 
 The library installs no signal handlers: callers pass ``stop`` (finish running dossiers, start
 no new one) and ``abandon`` (give up running dossiers now; their staging folders are removed)
@@ -37,34 +56,43 @@ import json
 import os
 import threading
 import time
-import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
-from concurrent.futures.thread import ThreadPoolExecutor
-from datetime import datetime
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Literal
 
-from digitize import __version__
-from digitize.bundle import safe_bundle_name
+from digitize._version import __version__
+from digitize.bundle import bundle_name_for
 from digitize.errors import (
     ConfigError,
     DigitizeError,
     ExitCode,
-    InterruptedRunError,
     OutputError,
-    PageWorkerDiedError,
     UnsafePathError,
 )
-from digitize.ingest import DOSSIER_YAML, load_dossier_yaml, natural_key
-from digitize.manifest import MANIFEST_FILE, Manifest
+from digitize.ingest import natural_key
+from digitize.jobs import (
+    DossierJob,
+    JobContext,
+    JobOutcome,
+    Journal,
+    JournalStore,
+    PagePool,
+    SerialSignerHandle,
+    StationOptions,
+    needs_person,
+    paths_overlap,
+    retry_later,
+    run_job,
+)
+from digitize.jobs.statefiles import STATE_DIR_MODE, STATE_FILE_MODE
 from digitize.models import FrozenModel
-from digitize.pipeline import Event, new_process_pool, run_dossier, usable_cores
-from digitize.profiles import BatchSettings, Profile, load_profile
-from digitize.sign import DigitiserSigner, open_signer
-from digitize.util import sha256_file, write_atomic
+from digitize.pipeline import Event
+from digitize.profiles import Profile, load_profile
+from digitize.settings import BatchSettings
+from digitize.sign import open_signer
+from digitize.util import csv_safe, nfc, vn_now, write_atomic
 
 JOURNAL_FILE = ".digitize-journal.jsonl"
 SUMMARY_JSON = "summary.json"
@@ -141,17 +169,7 @@ class BatchEvent(FrozenModel):
 BatchEventCallback = Callable[[BatchEvent], None]
 
 
-# --- set-up checks ----------------------------------------------------------------------------
-def _real(path: Path) -> Path:
-    return Path(os.path.realpath(path))
-
-
-def paths_overlap(a: Path, b: Path) -> bool:
-    """True when ``a`` and ``b`` are the same folder or one lies inside the other."""
-    ra, rb = _real(a), _real(b)
-    return ra == rb or ra in rb.parents or rb in ra.parents
-
-
+# --- set-up and discovery -----------------------------------------------------------------------
 def check_batch_setup(in_dir: Path, out_dir: Path) -> None:
     if not in_dir.is_dir():
         raise ConfigError("input folder not found (or not a folder)", path=in_dir)
@@ -166,7 +184,8 @@ def check_batch_setup(in_dir: Path, out_dir: Path) -> None:
 
 
 def discover_dossiers(in_dir: Path) -> list[Path]:
-    """Dossier folders of ``in_dir`` in natural order; hidden entries and loose files skipped."""
+    """Dossier folders of ``in_dir`` in natural order; hidden entries and loose files skipped.
+    Symbolic links to folders are listed (``plan_jobs`` refuses them, so they are reported)."""
     found = []
     with os.scandir(in_dir) as entries:
         for entry in entries:
@@ -177,245 +196,87 @@ def discover_dossiers(in_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: natural_key(p.name))
 
 
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
+def plan_jobs(
+    dossiers: Sequence[Path], out_dir: Path, run_id: str
+) -> tuple[list[DossierJob], list[BatchRow]]:
+    """One job per dossier, in order, with its bundle name; rows for those that cannot run.
 
-
-def expected_bundle_name(dossier_dir: Path) -> str:
-    """The bundle folder name ``run_dossier`` will use: dossier.yaml's code, else the name."""
-    yaml_path = dossier_dir / DOSSIER_YAML
-    if yaml_path.is_file():
-        spec = load_dossier_yaml(yaml_path)
-        if spec.dossier_code:
-            return safe_bundle_name(spec.dossier_code)
-    return safe_bundle_name(nfc(dossier_dir.name))
-
-
-# --- existing bundles (resume) -----------------------------------------------------------------
-class ExistingBundle(FrozenModel):
-    """What an existing bundle under the expected name is worth for this dossier."""
-
-    ok: bool  # verifies and was made from this dossier's scans
-    reason: str = ""
-    exit_code: int = 0
-    pages: int = 0
-    flags: tuple[str, ...] = ()
-    needs_review: bool = False
-
-
-def manifest_flag_codes(manifest: Manifest) -> tuple[str, ...]:
-    codes = {f.code for f in manifest.flags}
-    for doc in manifest.documents:
-        codes.update(f.code for f in doc.flags)
-        for page in doc.pages:
-            codes.update(f.code for f in page.flags)
-    return tuple(sorted(codes))
-
-
-def _file_by_nfc_name(dossier_dir: Path, relative: str) -> Path | None:
-    direct = dossier_dir / relative
-    if direct.is_file():
-        return direct
-    current = dossier_dir
-    for part in Path(relative).parts:
-        if not current.is_dir():
-            return None
-        match = next((e for e in os.scandir(current) if nfc(e.name) == nfc(part)), None)
-        if match is None:
-            return None
-        current = current / match.name
-    return current if current.is_file() else None
-
-
-def sources_match(manifest: Manifest, dossier_dir: Path) -> str | None:
-    """None when every scan named in the manifest is in ``dossier_dir`` with the same hash."""
-    seen: dict[str, str] = {}
-    for doc in manifest.documents:
-        for page in doc.pages:
-            seen.setdefault(page.source_file, page.source_sha256)
-    for relative, digest in seen.items():
-        path = _file_by_nfc_name(dossier_dir, relative)
-        if path is None:
-            return f"the bundle was made from {relative}, which is not in the dossier folder"
-        if sha256_file(path) != digest:
-            return f"the bundle was made from a different {relative} (hash differs)"
-    return None
-
-
-def check_existing_bundle(
-    bundle: Path,
-    dossier_dir: Path,
-    trust_roots: tuple[Path, ...] | None = None,
-    *,
-    verify: bool = True,
-) -> ExistingBundle:
-    """Verify an existing bundle and check it was made from ``dossier_dir``'s scans."""
-    from digitize.verify import verify_bundle
-
-    if verify:
-        report = verify_bundle(bundle, trust_roots, lang="en")
-        if not report.ok:
-            first = report.failures[0]
-            return ExistingBundle(
-                ok=False,
-                reason=f"existing bundle fails verification: {first.name}: {first.message}",
-                exit_code=report.exit_code,
+    Two inputs that would write the same bundle name: the first (natural order) wins, the
+    other is failed (its bundle would otherwise be taken for the first one's on resume).
+    """
+    jobs: list[DossierJob] = []
+    failed: list[BatchRow] = []
+    owners: dict[str, str] = {}
+    for folder in dossiers:
+        name = nfc(folder.name)
+        if folder.is_symlink():
+            link = UnsafePathError(
+                "the dossier is a symbolic link; it was not followed", path=name
             )
-    try:
-        manifest = Manifest.model_validate_json((bundle / MANIFEST_FILE).read_bytes())
-    except (OSError, ValueError) as exc:
-        return ExistingBundle(
-            ok=False,
-            reason=f"existing bundle has no readable manifest: {exc}",
-            exit_code=int(ExitCode.VERIFY_STRUCTURE),
-        )
-    mismatch = sources_match(manifest, dossier_dir)
-    if mismatch is not None:
-        return ExistingBundle(
-            ok=False,
-            reason=f"a bundle of this name exists: {mismatch}",
-            exit_code=int(ExitCode.OUTPUT),
-        )
-    pages = sum(len(doc.pages) for doc in manifest.documents)
-    return ExistingBundle(
-        ok=True,
-        pages=pages,
-        flags=manifest_flag_codes(manifest),
-        needs_review=manifest.needs_review,
-    )
-
-
-# --- journal -----------------------------------------------------------------------------------
-class Journal:
-    """Append-only JSON lines, one ``write`` + fsync per record (safe against kill -9)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._checked_tail = False
-
-    def append(self, event: str, **fields: Any) -> dict[str, Any]:
-        record = {
-            "event": event,
-            "time": datetime.now().astimezone().isoformat(timespec="milliseconds"),
-            "pid": os.getpid(),
-            **fields,
-        }
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                if not self._checked_tail:
-                    # A record torn by kill -9 must not swallow the next one: end its line.
-                    size = os.fstat(fd).st_size
-                    if size and os.pread(fd, 1, size - 1) != b"\n":
-                        os.write(fd, b"\n")
-                    self._checked_tail = True
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        return record
-
-    def records(self) -> list[dict[str, Any]]:
-        return read_journal(self.path)
-
-
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """All complete records; a torn last line (kill -9 mid-write) is ignored."""
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+            failed.append(
+                BatchRow(
+                    dossier=name,
+                    status="failed",
+                    error=link.one_line(),
+                    exit_code=int(link.exit_code),
+                )
+            )
             continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
-# --- shared resources --------------------------------------------------------------------------
-class PagePool:
-    """The batch's one page pool, replaced when a worker dies (OOM killer, kill -9).
-
-    A dead worker breaks a ``ProcessPoolExecutor`` for good; without a replacement every
-    later dossier of a long batch or of a watch folder would fail the same way.
-    """
-
-    def __init__(self, workers: int = 0) -> None:
-        self.count = workers or usable_cores()
-        self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = (
-            new_process_pool(self.count) if self.count > 1 else None
-        )
-
-    @property
-    def executor(self) -> Executor | None:
-        with self._lock:
-            return self._pool
-
-    def replace_broken(self, broken: Executor | None) -> None:
-        with self._lock:
-            if broken is None or self._pool is not broken:
-                return  # another thread replaced it already
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = new_process_pool(self.count)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = None
-
-    def __enter__(self) -> PagePool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class SerialSigner(DigitiserSigner):
-    """One signer shared by dossier threads: calls go through one lock.
-
-    A PKCS#11 token or a remote CSC credential is one session; interleaving two signatures
-    on it is not something every back-end supports, and signing is not the bottleneck.
-    """
-
-    def __init__(self, inner: DigitiserSigner) -> None:
-        self._inner = inner
-        self._lock = threading.Lock()
-
-    @property
-    def identity(self):  # type: ignore[no-untyped-def]
-        return self._inner.identity
-
-    def sign_pdf(
-        self, in_path: Path, out_path: Path, *, scan_time: datetime, text_boxes_pt: tuple = ()
-    ):  # type: ignore[no-untyped-def,type-arg]
-        with self._lock:
-            return self._inner.sign_pdf(
-                in_path, out_path, scan_time=scan_time, text_boxes_pt=text_boxes_pt
+        try:
+            bundle = bundle_name_for(folder)
+        except DigitizeError as exc:
+            failed.append(
+                BatchRow(
+                    dossier=name,
+                    status="failed",
+                    error=exc.one_line(),
+                    exit_code=int(exc.exit_code),
+                )
             )
+            continue
+        if bundle in owners:
+            failed.append(
+                BatchRow(
+                    dossier=name,
+                    bundle=bundle,
+                    status="failed",
+                    error=f"same bundle name {bundle!r} as dossier {owners[bundle]!r}",
+                    exit_code=int(ExitCode.OUTPUT),
+                )
+            )
+            continue
+        owners[bundle] = name
+        jobs.append(
+            DossierJob(
+                job_id=name,
+                source=folder,
+                out_dir=out_dir,
+                name=name,
+                bundle=bundle,
+                tags={"run": run_id},
+            )
+        )
+    return jobs, failed
 
-    def sign_detached(self, data: bytes) -> bytes:
-        with self._lock:
-            return self._inner.sign_detached(data)
 
-    def close(self) -> None:
-        self._inner.close()
-
-
-class AbandonedError(InterruptedRunError):
-    """Raised from the progress callback to make ``run_dossier`` give up (staging removed)."""
-
-
-def trust_roots_for(profile: Profile) -> tuple[Path, ...]:
-    from digitize.verify import default_trust_roots
-
-    return tuple(default_trust_roots()) + tuple(Path(p) for p in profile.sign.trust_roots)
+def row_of(outcome: JobOutcome) -> BatchRow | None:
+    """The summary row of a job's outcome; None for an abandoned job (it stays ``not_run``)."""
+    if outcome.kind == "abandoned":
+        return None
+    status: RowStatus = (
+        "ok" if outcome.kind == "done" else "skipped" if outcome.kind == "skipped" else "failed"
+    )
+    return BatchRow(
+        dossier=outcome.dossier,
+        bundle=outcome.bundle,
+        status=status,
+        pages=outcome.pages,
+        flags=outcome.flags,
+        needs_review=outcome.needs_review,
+        seconds=outcome.seconds,
+        error=outcome.error,
+        exit_code=outcome.exit_code,
+    )
 
 
 # --- summary -----------------------------------------------------------------------------------
@@ -431,79 +292,110 @@ def write_summary(out_dir: Path, result_fields: dict[str, Any], rows: Sequence[B
     write_atomic(
         out_dir / SUMMARY_JSON,
         (json.dumps(payload, ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
+        mode=STATE_FILE_MODE,
     )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(SUMMARY_COLUMNS)
     for row in rows:
-        writer.writerow(
-            [
-                row.dossier,
-                row.bundle or "",
-                row.status,
-                row.pages,
-                ";".join(row.flags),
-                "yes" if row.needs_review else "no",
-                f"{row.seconds:.2f}",
-                row.error,
-                row.exit_code,
-            ]
-        )
+        cells = [
+            row.dossier,
+            row.bundle or "",
+            row.status,
+            row.pages,
+            ";".join(row.flags),
+            "yes" if row.needs_review else "no",
+            f"{row.seconds:.2f}",
+            row.error,
+            row.exit_code,
+        ]
+        # A folder name or an error message starting with "=" must not run as a formula.
+        writer.writerow([csv_safe(cell) for cell in cells])
     # utf-8-sig: Excel (what offices open CSVs with) needs the BOM to show Vietnamese.
-    write_atomic(out_dir / SUMMARY_CSV, buffer.getvalue().encode("utf-8-sig"))
+    write_atomic(out_dir / SUMMARY_CSV, buffer.getvalue().encode("utf-8-sig"), mode=STATE_FILE_MODE)
 
 
 # --- the batch ---------------------------------------------------------------------------------
+class _Rows:
+    """The summary rows, kept in input order and written out after every change."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        out_dir: Path,
+        fields: Callable[[], dict],
+        on_error: Callable[[OSError], None],
+    ) -> None:
+        self.names = list(names)
+        self.out_dir = out_dir
+        self._fields = fields
+        self._on_error = on_error
+        self._rows = {name: BatchRow(dossier=name, status="not_run") for name in names}
+        self._lock = threading.Lock()
+
+    def set(self, row: BatchRow) -> None:
+        with self._lock:
+            self._rows[row.dossier] = row
+            try:
+                write_summary(self.out_dir, self._fields(), list(self._rows.values()))
+            except OSError as exc:  # disk full: the final summary is tried again at the end
+                self._on_error(exc)
+
+    def final(self) -> tuple[BatchRow, ...]:
+        with self._lock:
+            return tuple(self._rows[name] for name in self.names)
+
+
 def batch_run(
     in_dir: str | Path,
     out_dir: str | Path,
     profile: Profile | None = None,
     *,
     settings: BatchSettings | None = None,
-    signer: DigitiserSigner | None = None,
     on_event: BatchEventCallback | None = None,
     stop: threading.Event | None = None,
     abandon: threading.Event | None = None,
-    data_dir: Path | None = None,
-    trust_roots: tuple[Path, ...] | None = None,
+    station: StationOptions | None = None,
 ) -> BatchResult:
     """Run every dossier folder of ``in_dir`` into ``out_dir``; see the module docstring.
 
-    Never raises for a failed dossier (it is a row with status ``failed``); raises
-    ``DigitizeError`` only for a set-up that cannot work (unsafe paths, bad signer).
+    ``settings`` default to ``profile.batch``; ``station`` may lend an open signer, the data
+    folder and the trust roots. Never raises for a failed dossier (it is a row with status
+    ``failed``); raises ``DigitizeError`` only for a set-up that cannot work (unsafe paths,
+    a signer that cannot be opened).
     """
     started = time.monotonic()
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     profile = profile or load_profile()
-    settings = settings or profile.batch.model_copy(update={"workers": profile.pipeline.workers})
+    settings = settings or profile.batch
+    station = station or StationOptions()
     stop = stop or threading.Event()
     abandon = abandon or threading.Event()
     check_batch_setup(in_dir, out_dir)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(
             f"cannot create the output folder: {exc.strerror}", path=out_dir
         ) from None
     dossiers = discover_dossiers(in_dir)
-    run_id = f"{datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    run_id = f"{vn_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    started_at = vn_now().isoformat(timespec="seconds")
     journal = Journal(out_dir / JOURNAL_FILE)
-    journal.append(
-        "batch_started",
-        run=run_id,
-        in_dir=str(in_dir),
-        dossiers=len(dossiers),
-        tool_version=__version__,
-    )
-    names = [nfc(d.name) for d in dossiers]
-    rows: dict[str, BatchRow] = {name: BatchRow(dossier=name, status="not_run") for name in names}
-    rows_lock = threading.Lock()
+    try:
+        journal.append(
+            "batch_started",
+            run=run_id,
+            in_dir=str(in_dir),
+            dossiers=len(dossiers),
+            tool_version=__version__,
+        )
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the journal: {exc.strerror or exc}", path=journal.path
+        ) from None
 
-    def emit(event: BatchEvent) -> None:
-        if on_event is not None:
-            on_event(event)
-
-    def summary_fields(interrupted: bool) -> dict[str, Any]:
+    def summary_fields(interrupted: bool = False) -> dict[str, Any]:
         return {
             "run": run_id,
             "in_dir": str(in_dir),
@@ -513,133 +405,99 @@ def batch_run(
             "interrupted": interrupted,
         }
 
+    def emit(event: BatchEvent) -> None:
+        if on_event is not None:
+            on_event(event)
+
+    def summary_trouble(exc: OSError) -> None:
+        emit(BatchEvent(kind="notice", message=f"cannot write the summary: {exc.strerror or exc}"))
+
+    rows = _Rows([nfc(d.name) for d in dossiers], out_dir, summary_fields, summary_trouble)
+
     def finish(row: BatchRow) -> None:
-        with rows_lock:
-            rows[row.dossier] = row
-            write_summary(out_dir, summary_fields(False), list(rows.values()))
+        rows.set(row)
         emit(BatchEvent(kind="dossier_finished", dossier=row.dossier, row=row))
 
-    started_at = datetime.now().astimezone().isoformat(timespec="seconds")
     emit(BatchEvent(kind="batch_started", total_dossiers=len(dossiers)))
+    jobs, unplanned = plan_jobs(dossiers, out_dir, run_id)
+    for row in unplanned:
+        finish(row)
 
-    # Two inputs that would write the same bundle name: the first (natural order) wins.
-    planned: list[tuple[Path, str, str]] = []
-    owners: dict[str, str] = {}
-    for folder, name in zip(dossiers, names, strict=True):
-        try:
-            bundle = expected_bundle_name(folder)
-        except DigitizeError as exc:
-            finish(
-                BatchRow(
-                    dossier=name,
-                    status="failed",
-                    error=exc.one_line(),
-                    exit_code=int(exc.exit_code),
-                )
-            )
-            continue
-        if bundle in owners:
-            finish(
-                BatchRow(
-                    dossier=name,
-                    bundle=bundle,
-                    status="failed",
-                    error=f"same bundle name {bundle!r} as dossier {owners[bundle]!r}",
-                    exit_code=int(ExitCode.OUTPUT),
-                )
-            )
-            continue
-        owners[bundle] = name
-        planned.append((folder, name, bundle))
-
-    own_signer = signer is None
-    if planned and signer is None:
+    if station.signer is not None:
+        signer = SerialSignerHandle(signer=station.signer)
+    else:
+        signer = SerialSignerHandle(lambda: open_signer(profile.sign, station.data_dir))
+    if jobs:
         # Opened before anything else: a bad PIN or a revoked certificate stops the batch at
         # once, and the demo identity (and with it the demo trust root) exists from here on.
-        signer = open_signer(profile.sign, data_dir)
-    roots = trust_roots if trust_roots is not None else trust_roots_for(profile)
-    todo: list[tuple[Path, str, str]] = []
-    for folder, name, bundle in planned:
-        if stop.is_set() or abandon.is_set():
-            break  # the rest stays "not_run"
-        final = out_dir / bundle
-        if not os.path.lexists(final):
-            todo.append((folder, name, bundle))
-            continue
-        t = time.monotonic()
-        existing = check_existing_bundle(final, folder, roots, verify=settings.verify_existing)
-        if existing.ok:
-            journal.append(
-                "skipped",
-                run=run_id,
-                dossier=name,
-                bundle=bundle,
-                reason="bundle exists and verifies",
-            )
-            finish(
-                BatchRow(
-                    dossier=name,
-                    bundle=bundle,
-                    status="skipped",
-                    pages=existing.pages,
-                    flags=existing.flags,
-                    needs_review=existing.needs_review,
-                    seconds=round(time.monotonic() - t, 2),
-                )
-            )
-        else:
-            journal.append(
-                "finished",
-                run=run_id,
-                dossier=name,
-                bundle=bundle,
-                status="failed",
-                exit_code=existing.exit_code,
-                error=existing.reason,
-            )
-            finish(
-                BatchRow(
-                    dossier=name,
-                    bundle=bundle,
-                    status="failed",
-                    error=existing.reason,
-                    exit_code=existing.exit_code or int(ExitCode.OUTPUT),
-                )
-            )
-
-    shared_signer = SerialSigner(signer) if signer is not None else None
+        signer.open()
+    own_pool = PagePool(profile.pipeline.workers) if station.pages is None else None
+    pages = station.pages or own_pool
+    assert pages is not None
     try:
-        if todo:
-            assert shared_signer is not None
-            _run_todo(
-                todo,
-                out_dir,
-                profile,
-                settings,
-                shared_signer,
-                journal,
-                run_id,
-                roots,
-                stop,
-                abandon,
-                emit,
-                finish,
-                data_dir,
-            )
+        ctx = JobContext(
+            profile=profile,
+            pages=pages,
+            store=JournalStore(journal),
+            signer=signer,
+            trust_roots=station.trust_roots,
+            verify_existing=settings.verify_existing,
+            abandon=abandon,
+            on_event=lambda job, event: emit(
+                BatchEvent(kind="dossier_event", dossier=job.name, event=event)
+            ),
+            data_dir=station.data_dir,
+        )
+
+        halted = threading.Event()  # a station fault: start no new dossier
+
+        def record(outcome: JobOutcome) -> None:
+            try:
+                _journal_outcome(journal, run_id, outcome)
+            except OSError as exc:
+                summary_trouble(exc)
+                halted.set()
+            if retry_later(outcome) or needs_person(outcome):
+                if not halted.is_set():
+                    emit(
+                        BatchEvent(
+                            kind="notice",
+                            dossier=outcome.dossier,
+                            message="the station cannot go on (" + outcome.error + "): no "
+                            "new dossier is started; run the batch again once it is fixed",
+                        )
+                    )
+                halted.set()
+            row = row_of(outcome)
+            if row is not None:
+                finish(row)
+
+        workers = getattr(pages, "workers", profile.pipeline.workers or 2)
+        in_flight = settings.dossier_concurrency if workers > 1 else 1
+        _run_jobs(jobs, ctx, in_flight, stop, halted, record)
     finally:
-        if own_signer and signer is not None:
-            signer.close()
+        if own_pool is not None:
+            if abandon.is_set():
+                own_pool.kill()  # pages of abandoned dossiers are not waited for
+            else:
+                own_pool.close()
+        signer.close()
 
     interrupted = stop.is_set() or abandon.is_set()
-    final_rows = tuple(rows[name] for name in names)
-    write_summary(out_dir, summary_fields(interrupted), final_rows)
-    journal.append(
-        "batch_finished",
-        run=run_id,
-        interrupted=interrupted,
-        ok=sum(r.status == "ok" for r in final_rows),
-        failed=sum(r.status == "failed" for r in final_rows),
-    )
+    final_rows = rows.final()
+    try:
+        write_summary(out_dir, summary_fields(interrupted), final_rows)
+        journal.append(
+            "batch_finished",
+            run=run_id,
+            interrupted=interrupted,
+            ok=sum(r.status == "ok" for r in final_rows),
+            failed=sum(r.status == "failed" for r in final_rows),
+        )
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the summary or the journal: {exc.strerror or exc}", path=out_dir
+        ) from None
     return BatchResult(
         in_dir=in_dir,
         out_dir=out_dir,
@@ -653,197 +511,85 @@ def batch_run(
     )
 
 
-def _run_todo(
-    todo: list[tuple[Path, str, str]],
-    out_dir: Path,
-    profile: Profile,
-    settings: BatchSettings,
-    signer: DigitiserSigner,
-    journal: Journal,
-    run_id: str,
-    roots: tuple[Path, ...],
+def _journal_outcome(journal: Journal, run_id: str, outcome: JobOutcome) -> None:
+    """The batch's own record of a dossier: ``skipped``, or ``finished`` with its status."""
+    if outcome.kind == "abandoned":
+        return  # the job layer recorded it; the dossier stays not_run
+    common = {"run": run_id, "dossier": outcome.dossier, "bundle": outcome.bundle}
+    if outcome.kind == "skipped":
+        journal.append("skipped", **common, reason="bundle exists and verifies")
+        return
+    journal.append(
+        "finished",
+        **common,
+        status="ok" if outcome.kind == "done" else "failed",
+        kind=outcome.kind,
+        exit_code=outcome.exit_code,
+        error=outcome.error,
+        pages=outcome.pages,
+        rejected_bundle=str(outcome.rejected_bundle or ""),
+    )
+
+
+def _run_jobs(
+    jobs: Sequence[DossierJob],
+    ctx: JobContext,
+    in_flight: int,
     stop: threading.Event,
-    abandon: threading.Event,
-    emit: BatchEventCallback,
-    finish: Callable[[BatchRow], None],
-    data_dir: Path | None,
+    halted: threading.Event,
+    record: Callable[[JobOutcome], None],
 ) -> None:
-    workers = settings.workers or usable_cores()
-    in_flight = settings.dossier_concurrency if workers > 1 else 1
-    with (
-        PagePool(workers) as pool,
-        ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="dossier") as threads,
-    ):
-        pending: set[Future[None]] = set()
-        queue = list(todo)
+    """At most ``in_flight`` jobs at once, in order; none started once stop, abandon or halted
+    is set. A job whose journal could not be written (run_job raises only for its store) is a
+    failed outcome of the station (exit 80), and the batch halts."""
+    queue = list(jobs)
+    started: dict[Future[JobOutcome], DossierJob] = {}
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="dossier") as threads:
+        pending: set[Future[JobOutcome]] = set()
         while queue or pending:
-            while queue and len(pending) < in_flight and not stop.is_set() and not abandon.is_set():
-                folder, name, bundle = queue.pop(0)
-                pending.add(
-                    threads.submit(
-                        _one_dossier,
-                        folder,
-                        name,
-                        bundle,
-                        out_dir,
-                        profile,
-                        signer,
-                        pool,
-                        journal,
-                        run_id,
-                        roots,
-                        abandon,
-                        emit,
-                        finish,
-                        data_dir,
-                    )
-                )
+            while queue and len(pending) < in_flight and not (
+                stop.is_set() or ctx.abandon.is_set() or halted.is_set()
+            ):
+                job = queue.pop(0)
+                future = threads.submit(run_job, job, ctx)
+                started[future] = job
+                pending.add(future)
             if not pending:
                 break
             done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
-                future.result()  # _one_dossier records its own failures; re-raise bugs
-
-
-def _one_dossier(
-    folder: Path,
-    name: str,
-    bundle: str,
-    out_dir: Path,
-    profile: Profile,
-    signer: DigitiserSigner,
-    pool: PagePool,
-    journal: Journal,
-    run_id: str,
-    roots: tuple[Path, ...],
-    abandon: threading.Event,
-    emit: BatchEventCallback,
-    finish: Callable[[BatchRow], None],
-    data_dir: Path | None,
-) -> None:
-    t = time.monotonic()
-
-    def on_event(event: Event) -> None:
-        if abandon.is_set() and event.kind != "bundle_written":
-            raise AbandonedError("abandoned on request", path=name)
-        emit(BatchEvent(kind="dossier_event", dossier=name, event=event))
-
-    journal.append("started", run=run_id, dossier=name, bundle=bundle)
-    row: BatchRow
-    executor = pool.executor
-    try:
-        result = run_dossier(
-            folder,
-            out_dir,
-            profile=profile,
-            signer=signer,
-            on_event=on_event,
-            executor=executor,
-            data_dir=data_dir,
-        )
-        report = _verify_new(result.bundle_path, roots)
-        if report is not None:
-            row = BatchRow(
-                dossier=name,
-                bundle=bundle,
-                status="failed",
-                pages=result.pages,
-                seconds=round(time.monotonic() - t, 2),
-                error=report[0],
-                exit_code=report[1],
-            )
-        else:
-            row = BatchRow(
-                dossier=name,
-                bundle=bundle,
-                status="ok",
-                pages=result.pages,
-                flags=manifest_flag_codes(result.manifest),
-                needs_review=result.needs_review,
-                seconds=round(time.monotonic() - t, 2),
-            )
-    except AbandonedError:
-        journal.append("abandoned", run=run_id, dossier=name, bundle=bundle)
-        return
-    except (BrokenProcessPool, PageWorkerDiedError):
-        pool.replace_broken(executor)
-        if abandon.is_set():
-            journal.append("abandoned", run=run_id, dossier=name, bundle=bundle)
-            return
-        row = BatchRow(
-            dossier=name,
-            bundle=bundle,
-            status="failed",
-            error="a page worker died (out of memory or killed)",
-            exit_code=int(ExitCode.INTERNAL),
-            seconds=round(time.monotonic() - t, 2),
-        )
-    except DigitizeError as exc:
-        row = BatchRow(
-            dossier=name,
-            bundle=bundle,
-            status="failed",
-            error=exc.one_line(),
-            exit_code=int(exc.exit_code),
-            seconds=round(time.monotonic() - t, 2),
-        )
-    except Exception as exc:  # noqa: BLE001 - one bad dossier must not stop the batch
-        row = BatchRow(
-            dossier=name,
-            bundle=bundle,
-            status="failed",
-            error=f"internal error: {type(exc).__name__}: {_one_line(exc)}",
-            exit_code=int(ExitCode.INTERNAL),
-            seconds=round(time.monotonic() - t, 2),
-        )
-    journal.append(
-        "finished",
-        run=run_id,
-        dossier=name,
-        bundle=bundle,
-        status=row.status,
-        exit_code=row.exit_code,
-        error=row.error,
-        pages=row.pages,
-    )
-    finish(row)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def _verify_new(bundle: Path, roots: tuple[Path, ...]) -> tuple[str, int] | None:
-    from digitize.verify import verify_bundle
-
-    report = verify_bundle(bundle, roots, lang="en")
-    if report.ok:
-        return None
-    first = report.failures[0]
-    return f"the new bundle fails verification: {first.name}: {first.message}", report.exit_code
+                try:
+                    outcome = future.result()
+                except OSError as exc:
+                    job = started[future]
+                    error = OutputError(
+                        f"cannot write the journal: {exc.strerror or exc}", path=job.name
+                    )
+                    outcome = JobOutcome(
+                        job_id=job.job_id,
+                        dossier=job.name,
+                        kind="station_fault",
+                        retryable=True,
+                        bundle=job.bundle,
+                        exit_code=int(error.exit_code),
+                        error=error.one_line(),
+                        error_type=type(error).__name__,
+                    )
+                record(outcome)
 
 
 __all__ = [
-    "AbandonedError",
     "BatchEvent",
     "BatchResult",
     "BatchRow",
     "BatchSettings",
-    "ExistingBundle",
-    "Journal",
     "JOURNAL_FILE",
     "SUMMARY_CSV",
     "SUMMARY_JSON",
-    "PagePool",
-    "SerialSigner",
     "batch_run",
     "check_batch_setup",
-    "check_existing_bundle",
     "discover_dossiers",
-    "expected_bundle_name",
-    "manifest_flag_codes",
-    "paths_overlap",
-    "read_journal",
-    "sources_match",
-    "trust_roots_for",
+    "plan_jobs",
+    "row_of",
+    "write_summary",
 ]

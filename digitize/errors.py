@@ -34,6 +34,7 @@ class ExitCode(IntEnum):
     QUALITY = 20
     LOW_RESOLUTION = 21
     PAGE_COUNT_MISMATCH = 22
+    SOURCE_CHANGED = 23
 
     OCR = 30
 
@@ -46,6 +47,8 @@ class ExitCode(IntEnum):
     BAD_PIN = 54
     TSA_UNAVAILABLE = 55
     SIGNER_CONFIG = 56
+    SIGNER_UNAVAILABLE = 57
+    PREPARED_MISMATCH = 58
 
     VERIFY = 60
     VERIFY_HASH = 61
@@ -53,12 +56,31 @@ class ExitCode(IntEnum):
     VERIFY_TRUST = 63
     VERIFY_STRUCTURE = 64
     VERIFY_PDFA = 65
+    VERIFY_REVOCATION_UNKNOWN = 66
+    VERIFY_REVIEW = 69  # the review record does not match the manifest or its signer
 
     CONFIG = 70
 
     OUTPUT = 80
 
     BATCH_PARTIAL = 90
+
+    # input refused while decoding: hostile content found only once decoding starts
+    DECOMPRESSION_BOMB = 101
+    DECODE_TIMEOUT = 102
+    DECODER_CRASHED = 103
+    # deadlines and repeated crashes of the station while it works on one dossier
+    PAGE_TIMEOUT = 104
+    DOSSIER_TIMEOUT = 105
+    DOSSIER_CRASHED = 106
+
+    # a person's review of a bundle (digitize review)
+    REVIEW = 110
+    REVIEW_CORRECTIONS_FILE = 111  # unreadable or malformed corrections
+    REVIEW_UNKNOWN_TARGET = 112  # a file, field or page the bundle does not have
+    REVIEW_INVALID_VALUE = 113  # a value that fails its format (date, số, ký hiệu …)
+    REVIEW_NOT_VERIFIED = 114  # the bundle does not verify: nothing is reviewed or written
+    REVIEW_REMOTE_BIND = 115  # the review server would listen beyond this machine
 
     INTERRUPTED = 130
 
@@ -134,7 +156,8 @@ class TooLargeError(InputError):
 
 
 class UnsafePathError(InputError):
-    """Symlinks leaving the input tree, overlapping inbox/output, and similar set-ups."""
+    """Symlinks leaving the input tree, overlapping inbox/output, FIFOs, devices and sockets
+    named like scans, and similar set-ups."""
 
     exit_code = ExitCode.UNSAFE_PATH
 
@@ -153,6 +176,48 @@ class EmptyDossierError(InputError):
     exit_code = ExitCode.EMPTY_DOSSIER
 
 
+class DecompressionBombError(TooLargeError):
+    """A compressed stream (PDF content, image, ICC profile, JBIG2 globals) inflates past the
+    decoder limits: refused while decoding, before memory runs out."""
+
+    exit_code = ExitCode.DECOMPRESSION_BOMB
+
+
+class DecodeTimeoutError(InputError):
+    """Decoding one page (or one dossier in the isolated runner) took longer than its deadline:
+    a hostile page that makes a decoder hang."""
+
+    exit_code = ExitCode.DECODE_TIMEOUT
+
+
+class DecoderCrashedError(InputError):
+    """The isolated decoding process died (a decoder crash, or killed at its memory limit)
+    while reading the named input."""
+
+    exit_code = ExitCode.DECODER_CRASHED
+
+
+class PageTimeoutError(DecodeTimeoutError):
+    """A page worker did not return one page within ``pipeline.page_timeout_s`` (decoding, clean-up
+    or OCR hung on it): the page is named, the workers are replaced, the run goes on."""
+
+    exit_code = ExitCode.PAGE_TIMEOUT
+
+
+class DossierTimeoutError(DecodeTimeoutError):
+    """A dossier was not bundled within its deadline (``pipeline.dossier_timeout_s`` plus
+    ``pipeline.dossier_timeout_per_page_s`` per page, counted from the end of ingest)."""
+
+    exit_code = ExitCode.DOSSIER_TIMEOUT
+
+
+class DossierCrashedError(DecoderCrashedError):
+    """The station process died (killed, out of memory, a crash) every time it worked on this
+    dossier: after ``watch.crash_limit`` unfinished attempts it is quarantined, not retried."""
+
+    exit_code = ExitCode.DOSSIER_CRASHED
+
+
 # --- quality -------------------------------------------------------------------------------
 class QualityError(DigitizeError):
     exit_code = ExitCode.QUALITY
@@ -164,6 +229,13 @@ class LowResolutionError(QualityError):
 
 class PageCountMismatchError(QualityError):
     exit_code = ExitCode.PAGE_COUNT_MISMATCH
+
+
+class SourceChangedError(QualityError):
+    """R8: a scan no longer has the SHA-256 recorded at ingest (replaced or edited between
+    ingest and the page worker that reads it again)."""
+
+    exit_code = ExitCode.SOURCE_CHANGED
 
 
 # --- stages --------------------------------------------------------------------------------
@@ -195,12 +267,28 @@ class BadPinError(SigningError):
     exit_code = ExitCode.BAD_PIN
 
 
-class TimestampUnavailableError(SigningError):
+class SignerUnavailableError(SigningError):
+    """A signing service could not be reached after the retries (OCSP/CRL responder, CSC
+    service, the token absent): a station fault, not bad input — retry later."""
+
+    exit_code = ExitCode.SIGNER_UNAVAILABLE
+
+
+class TimestampUnavailableError(SignerUnavailableError):
+    """The time-stamp service could not be reached after the retries: retry later."""
+
     exit_code = ExitCode.TSA_UNAVAILABLE
 
 
 class SignerConfigError(SigningError):
     exit_code = ExitCode.SIGNER_CONFIG
+
+
+class PreparedDocumentError(SigningError):
+    """A prepared (two-phase) document is not the one prepared, not for this digitiser, or
+    already signed."""
+
+    exit_code = ExitCode.PREPARED_MISMATCH
 
 
 # --- verification --------------------------------------------------------------------------
@@ -228,6 +316,13 @@ class PdfaInvalidError(VerifyError):
     exit_code = ExitCode.VERIFY_PDFA
 
 
+class RevocationUnknownError(VerifyError):
+    """Every check passed, but nothing showed the signer's certificate unrevoked at signing
+    time (no OCSP/CRL in the bundle, offline): valid as far as could be checked, not proven."""
+
+    exit_code = ExitCode.VERIFY_REVOCATION_UNKNOWN
+
+
 # --- configuration and output --------------------------------------------------------------
 class ConfigError(DigitizeError):
     exit_code = ExitCode.CONFIG
@@ -248,6 +343,31 @@ class BatchPartialError(DigitizeError):
     exit_code = ExitCode.BATCH_PARTIAL
 
 
+# --- review --------------------------------------------------------------------------------
+class ReviewError(DigitizeError):
+    exit_code = ExitCode.REVIEW
+
+
+class CorrectionsFileError(ReviewError):
+    exit_code = ExitCode.REVIEW_CORRECTIONS_FILE
+
+
+class UnknownReviewTargetError(ReviewError):
+    exit_code = ExitCode.REVIEW_UNKNOWN_TARGET
+
+
+class InvalidReviewValueError(ReviewError):
+    exit_code = ExitCode.REVIEW_INVALID_VALUE
+
+
+class BundleNotVerifiedError(ReviewError):
+    exit_code = ExitCode.REVIEW_NOT_VERIFIED
+
+
+class RemoteBindError(ReviewError):
+    exit_code = ExitCode.REVIEW_REMOTE_BIND
+
+
 class InterruptedRunError(DigitizeError):
     exit_code = ExitCode.INTERRUPTED
 
@@ -261,3 +381,12 @@ def all_error_classes() -> list[type[DigitizeError]]:
         seen.append(cls)
         stack.extend(cls.__subclasses__())
     return seen
+
+
+def error_for_code(code: int, message: str) -> DigitizeError:
+    """A ``DigitizeError`` of the first class that carries exit code ``code`` (so a caller that
+    only has an outcome's code can still exit with it)."""
+    for cls in all_error_classes():
+        if int(cls.exit_code) == code and cls is not DigitizeError:
+            return cls(message)
+    return DigitizeError(message)

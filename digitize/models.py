@@ -1,15 +1,21 @@
-"""Typed models passed between the pipeline stages.
+"""Typed models passed between the pipeline stages (frozen pydantic, ``extra="forbid"``).
 
-ingest ─▶ ``Dossier`` (components → ``IngestedPage``)
-clean  ─▶ ``CleanRecord`` per page (+ the cleaned pixels, kept in a work file, never here)
-ocr    ─▶ ``PageOcr`` per page
-extract ▶ ``ExtractedField`` list per component
-pdfa   ─▶ ``PdfResult`` per component
-sign   ─▶ ``SignatureRecord`` per component
-bundle ─▶ ``Manifest`` (see ``digitize.manifest``)
+In the order ``digitize.pipeline`` runs them::
 
-Models are frozen: a stage returns new models, it never edits the ones it was given. Pixels
-never travel in these models (workers exchange paths and small models, not images).
+    ingest   ─▶ ``Dossier`` (components → ``IngestedPage``: located, hashed, QA'd; no pixels)
+    per page, in a page worker:
+      clean  ─▶ ``CleanRecord`` (the cleaned pixels stay in the worker)
+      ocr    ─▶ ``PageOcr``
+      image  ─▶ ``EncodedImage`` (the scan bytes passed through, or the cleaned page encoded)
+    per component, in the parent:
+      pdfa   ─▶ ``PdfResult``
+      sign   ─▶ ``SignatureRecord`` (R1: before extraction)
+      extract ▶ ``ExtractedField`` per header field
+    per dossier: ``digitize.assemble`` maps these into the ``Manifest`` (``digitize.manifest``)
+
+Models are frozen: a stage returns new models, it never edits the ones it was given. Raw
+pixel arrays never travel in these models; a worker returns its page's encoded image (a few
+hundred kB) so the parent can build the PDF without re-reading the scan.
 Coordinates are pixels of the image they describe, origin top-left, ``(x0, y0, x1, y1)``.
 """
 
@@ -130,6 +136,12 @@ class IngestedPage(FrozenModel):
     captured_at: datetime | None = None  # from EXIF/TIFF DateTime or file mtime (R21)
     captured_at_source: Literal["exif", "tiff", "pdf", "file_mtime"] | None = None
     flags: tuple[Flag, ...] = ()
+    # PDF sources: the turn (clockwise, after an optional left-right mirror) that ingest applied
+    # to the stored image so that the pixels show the page as a PDF viewer displays it — from
+    # the page's /Rotate and the image's drawing matrix together. Width, height and dpi above
+    # describe the page as displayed. A hint for orientation: the PDF's author said this way up.
+    pdf_rotation_deg: Literal[0, 90, 180, 270] = 0
+    pdf_mirrored: bool = False
 
 
 class Component(FrozenModel):
@@ -142,6 +154,7 @@ class Component(FrozenModel):
     pages: tuple[IngestedPage, ...] = ()
     not_digitised_reason: NotDigitisedReason | None = None  # R9: no PDF for this component
     flags: tuple[Flag, ...] = ()
+    paper_type: str | None = None  # dossier.yaml: the paper type the clerk declared (catalogue key)
 
 
 class Dossier(FrozenModel):

@@ -24,8 +24,10 @@ JPEG CMYK                    passed through with its embedded ICC profile (``ICC
 CCITT G3/G4 bilevel          passed through as ``CCITTFaxDecode`` with the given DecodeParms
                              (from TIFF: one strip only, since strips are separate CCITT
                              streams; ``BlackIs1`` true when Photometric is BlackIsZero)
-JBIG2 (from PDFs)            passed through as ``JBIG2Decode`` with its globals stream
-JPEG 2000 (from PDFs)        passed through as ``JPXDecode`` (colour from the codestream)
+JBIG2 (from PDFs)            passed through as ``JBIG2Decode`` with its globals stream when
+                             given (ingest never gives it: it re-encodes JBIG2 from pixels)
+JPEG 2000 (from PDFs)        passed through as ``JPXDecode`` (colour from the codestream) when
+                             given (ingest never gives it: it re-encodes JPX from pixels)
 Flate (PNG IDAT, TIFF zip)   passed through as ``FlateDecode`` with the given DecodeParms
                              (PNG predictors 10–15)
 embedded ICC profile         kept as the image's ``ICCBased`` colour space when its colour
@@ -111,6 +113,7 @@ import pikepdf
 from PIL import Image, TiffImagePlugin
 
 from digitize.errors import OutputError, PdfError
+from digitize.jpeg import jpeg_frame
 from digitize.models import ColourMode, EncodedImage, FrozenModel, PageOcr, PdfResult
 from digitize.settings import PdfaSettings
 
@@ -497,29 +500,6 @@ def _flate_stream(pdf: pikepdf.Pdf, data: bytes) -> pikepdf.Stream:
 
 
 # --- images ---------------------------------------------------------------------------------
-def _jpeg_frame(data: bytes) -> tuple[int, int, int, bool]:
-    """(width, height, components, adobe_inverted) from the JPEG's SOF and APP14 markers."""
-    if data[:2] != b"\xff\xd8":
-        raise ValueError("not a JPEG (no SOI marker)")
-    pos = 2
-    adobe = False
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise ValueError(f"bad JPEG marker at byte {pos}")
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if marker == 0xEE and data[pos + 4 : pos + 9] == b"Adobe":
-            adobe = True
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE):
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return width, height, data[pos + 9], adobe
-        pos += 2 + length
-    raise ValueError("no SOF marker")
-
-
 def _icc_colour_space(icc: bytes | None) -> tuple[str, int] | None:
     """(ICC data colour space, N) when ``icc`` looks like a usable input/display profile."""
     if not icc or len(icc) < 132 or icc[36:40] != b"acsp":
@@ -544,9 +524,10 @@ def _image_xobject(
     decode: list[int] | None = None
     if image.filter == "DCTDecode":
         try:
-            width, height, components, adobe = _jpeg_frame(image.data)
-        except (ValueError, struct.error) as exc:
+            frame = jpeg_frame(image.data)
+        except ValueError as exc:
             raise PdfError(f"unreadable JPEG data ({exc})", path=where[0], page=where[1]) from None
+        width, height, components, adobe = frame.width, frame.height, frame.components, frame.adobe
         if (width, height) != (image.width, image.height):
             raise PdfError(
                 f"JPEG is {width}x{height} px but the page says {image.width}x{image.height}",

@@ -1,56 +1,92 @@
 """Wiring of the stages for one dossier: the only module that knows the whole pipeline.
 
-ingest → (per page, in a bounded worker pool) clean → ocr → image for the PDF
-       → (per component) pdfa → sign → extract → bundle
+::
+
+    ingest_dossier                          Dossier: components → pages (located, hashed, QA'd)
+      per page, in a bounded pool of page workers (``digitize.workers``):
+        process_page: load → clean → ocr → image for the PDF          → PageWork
+      per component, in the parent, in order, as soon as its pages are back:
+        package_component: pdfa → sign → extract                      → PackagedComponent
+      per dossier:
+        re-hash the scans (R8) → Manifest (``digitize.assemble``) → manifest signature
+        → BundleWriter.commit() (atomic rename)
 
 Pages are the unit of parallel work, the dossier is the unit of output: the bundle appears
-under its final name only when complete (see ``digitize.bundle``). Workers receive small
-models and return small models plus the encoded page image; they never share state.
-The library installs no signal handlers and prints nothing: progress is reported through
-``on_event`` callbacks as ``Event`` models.
+under its final name only when complete (``digitize.bundle``). Workers receive small models
+and return small models plus the encoded page image; they never share state. At most
+2 × workers pages are in flight and each component's images are dropped once it is packaged,
+so memory stays bounded whatever the dossier size, and signing overlaps OCR.
+
+``run_dossier`` is thread-safe and re-entrant (no global state; spawn-started workers), installs
+no signal handlers, prints nothing: progress is reported through ``on_event`` as ``Event``
+models. Running many dossiers (resume, journal, verification, a shared pool) is the job
+layer's business (``digitize.jobs``), not this module's.
+
+Deadlines (``pipeline.page_timeout_s``, ``dossier_timeout_s``, ``dossier_timeout_per_page_s``):
+a page that a worker has not returned ``page_timeout_s`` after the worker took it raises
+``PageTimeoutError`` (104) naming the file and page — whatever hung (an image decoder,
+jbig2dec, clean-up, tesseract's Recognize), since the wait is here and not in any stage; the
+caller then kills and replaces the pool (``workers.kill_pool``, ``PageExecutor.replace_broken``).
+The dossier's deadline starts after ingest (which has its own, ``ingest.isolated_timeout_s``)
+and is checked while waiting for pages and at every event: ``DossierTimeoutError`` (105).
+Pages run in the calling thread (one worker, no executor) have no page deadline.
+
+What a bundle is made from is recorded in its manifest (``Manifest.inputs``,
+``bundle.dossier_inputs``), listed before ingest and checked against ingest's own hashes and
+again at the end, so resume can tell whether a dossier folder still holds exactly that.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import shutil
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from digitize import __version__
+from digitize.assemble import (
+    PackagedComponent,
+    PackagedPage,
+    build_manifest,
+    document_entry,
+    document_needs_review,
+    not_digitised_entry,
+)
 from digitize.bundle import (
     BundleWriter,
     bundle_file_name,
+    bundle_name_for,
+    carry_file,
+    dossier_inputs,
     master_file_name,
     original_file_name,
-    safe_bundle_name,
 )
 from digitize.clean import CleanSettings, clean_page, find_qr_codes
-from digitize.errors import DigitizeError, OcrError, PageWorkerDiedError, QualityError
-from digitize.extract import extract_fields
-from digitize.ingest import IngestSettings, ingest_dossier, load_page_pixels, read_page_encoded
-from digitize.manifest import (
-    DigitiserInfo,
-    DocumentEntry,
-    ExtractionEntry,
-    Manifest,
-    OcrSummary,
-    OriginalEntry,
-    PageEntry,
-    SignatureSummary,
+from digitize.errors import (
+    DigitizeError,
+    DossierTimeoutError,
+    OcrError,
+    PageTimeoutError,
+    PageWorkerDiedError,
+    QualityError,
+    SourceChangedError,
 )
+from digitize.extract import DossierFacts, PaperContext, extract_paper, finish_dossier
+from digitize.extract.handwriting import hand_ink_words
+from digitize.ingest import (
+    IngestSettings,
+    ingest_dossier,
+    ingest_dossier_isolated,
+    load_page_pixels,
+    read_page_encoded,
+)
+from digitize.manifest import DocumentEntry, DossierInputs, Manifest, OcrSummary, OriginalEntry
 from digitize.models import (
     BBox,
     CleanRecord,
@@ -63,17 +99,15 @@ from digitize.models import (
     IngestedPage,
     PageOcr,
     PdfResult,
-    Severity,
     SignatureRecord,
-    SourceFile,
 )
 from digitize.ocr import OcrSettings, ocr_page
 from digitize.pdfa import PdfaSettings, PdfMetadata, PdfPage, build_component_pdf, encode_pixels
 from digitize.profiles import Profile, load_profile
+from digitize.settings import PipelineSettings
 from digitize.sign import DigitiserSigner, open_signer
-from digitize.util import sha256_file, user_data_dir
-
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from digitize.util import VN_TZ, nfc, sha256_file, user_data_dir
+from digitize.workers import new_process_pool, page_pool, usable_cores
 
 EventKind = Literal[
     "dossier_started",
@@ -108,6 +142,7 @@ class PageWork(FrozenModel):
     image: EncodedImage
     colour_mode: ColourMode
     qr_boxes: tuple[BBox, ...] = ()  # page 1 only: QR codes where the note goes (R20)
+    hand_words: tuple[int, ...] = ()  # indexes into ocr.words written in hand ink (Art. 9)
 
 
 class ComponentResult(FrozenModel):
@@ -136,26 +171,7 @@ class DossierResult(FrozenModel):
     timings: dict[str, float] = Field(default_factory=dict)
 
 
-# --- per-page work (runs in worker processes) -----------------------------------------------
-def _init_worker() -> None:
-    # One tesseract thread per worker: parallelism comes from the pool (facts.md: 4x faster).
-    os.environ["OMP_THREAD_LIMIT"] = "1"
-    # Ctrl-C belongs to the parent: a terminal sends SIGINT to the whole process group, and a
-    # worker dying of it would break the pool under the dossier the parent is finishing.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A parent killed with SIGKILL cannot shut its pool down; workers notice the orphaning and
-    # leave instead of waiting forever on a queue nobody will write to.
-    parent = os.getppid()
-
-    def watch_parent() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(0)
-
-    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
-
-
+# --- per page (runs in worker processes) ------------------------------------------------------
 def process_page(
     page: IngestedPage,
     component: int,
@@ -182,36 +198,82 @@ def process_page(
         image=image,
         colour_mode=page.qa.colour_mode,
         qr_boxes=find_qr_codes(cleaned, page.qa.dpi) if page.index == 1 else (),
+        hand_words=hand_ink_words(cleaned, result),
     )
 
 
-def usable_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+@dataclass(frozen=True)
+class DossierDeadline:
+    """When a dossier must be bundled by (monotonic clock), and the page deadline."""
+
+    at: float
+    seconds: float
+    pages: int
+    source: Path
+    page_seconds: float
+
+    @classmethod
+    def start(cls, settings: PipelineSettings, dossier: Dossier) -> DossierDeadline:
+        pages = dossier.page_count
+        seconds = settings.dossier_timeout_s + settings.dossier_timeout_per_page_s * pages
+        return cls(
+            at=time.monotonic() + seconds,
+            seconds=seconds,
+            pages=pages,
+            source=dossier.source_dir,
+            page_seconds=settings.page_timeout_s,
+        )
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def check(self) -> None:
+        if self.remaining() < 0:
+            raise DossierTimeoutError(
+                f"the dossier was not bundled within its deadline ({self.seconds:.0f} s for "
+                f"{self.pages} pages: pipeline.dossier_timeout_s + dossier_timeout_per_page_s "
+                "per page)",
+                path=self.source,
+            )
 
 
-@contextmanager
-def page_pool(workers: int = 0) -> Iterator[Executor | None]:
-    """A bounded pool of page workers; ``None`` (in-process) for a single worker.
-
-    ``spawn`` keeps workers independent of the caller's threads and locks (fork in a threaded
-    process can deadlock), which is what makes ``run_dossier`` safe to call from threads.
-    """
-    count = workers or usable_cores()
-    if count <= 1:
-        yield None
-        return
-    with new_process_pool(count) as pool:
-        yield pool
+PAGE_WAIT_TICK_S = 1.0  # how often running pages are looked at while none completes
 
 
-def new_process_pool(count: int) -> ProcessPoolExecutor:
-    """``count`` spawn-started page workers (see ``page_pool`` for why spawn)."""
-    return ProcessPoolExecutor(
-        max_workers=count, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
-    )
+def _page_display(dossier: Dossier, page: IngestedPage) -> str:
+    """``<dossier>/<relative file>`` as ingest names files in its messages."""
+    rel = nfc(_shown_name(dossier, page.source))
+    return f"{nfc(dossier.source_dir.name)}/{rel}" if dossier.source_dir.is_dir() else rel
+
+
+def _hung_page(
+    in_flight: dict[Future[PageWork], tuple[Dossier, IngestedPage]],
+    running_since: dict[Future[PageWork], float],
+    page_seconds: float,
+    reports_starts: bool,
+) -> None:
+    """Raise ``PageTimeoutError`` for the first page (in submission order) that has been
+    running for longer than ``page_seconds``. A page starts when a worker says it started it
+    (``workers.PageProcessPool`` sets ``future.started_at``: ``reports_starts``); for other
+    executors, when the future is first seen running (such a pool may mark a page running up
+    to one page before a worker is free for it)."""
+    now = time.monotonic()
+    for future, (dossier, page) in in_flight.items():
+        started = getattr(future, "started_at", None)
+        if started is not None:
+            since = running_since.setdefault(future, started)
+        elif future.running() and not reports_starts:
+            since = running_since.setdefault(future, now)
+        else:
+            continue
+        if now - since > page_seconds:
+            raise PageTimeoutError(
+                f"the page was not done within {page_seconds:.0f} s "
+                "(pipeline.page_timeout_s): decoding, clean-up or OCR hung on it; "
+                "the page workers were stopped",
+                path=_page_display(dossier, page),
+                page=page.frame + 1,
+            )
 
 
 def _iter_page_works(
@@ -219,8 +281,10 @@ def _iter_page_works(
     profile: Profile,
     executor: Executor | None,
     window: int,
+    deadline: DossierDeadline | None = None,
 ) -> Iterator[PageWork]:
-    """Page results in completion order, with at most ``window`` pages in flight.
+    """Page results in completion order, with at most ``window`` pages in flight, under the
+    page and dossier deadlines (see the module docstring).
 
     Submitting lazily in component order keeps memory bounded (finished components are packaged
     and dropped while later pages are still being read) and lets early components be signed
@@ -237,26 +301,39 @@ def _iter_page_works(
     )
     if executor is None:
         for component, page in jobs:
+            if deadline is not None:
+                deadline.check()
             yield process_page(page, component.ordinal, *args)
         return
-    in_flight: dict[Future[PageWork], int] = {}
+    page_seconds = deadline.page_seconds if deadline is not None else profile.pipeline.page_timeout_s
+    in_flight: dict[Future[PageWork], tuple[Dossier, IngestedPage]] = {}
+    running_since: dict[Future[PageWork], float] = {}
+    reports_starts = bool(getattr(executor, "reports_page_starts", False))
 
     def submit_next() -> None:
         job = next(jobs, None)
         if job is not None:
             component, page = job
-            in_flight[executor.submit(process_page, page, component.ordinal, *args)] = page.index
+            future = executor.submit(process_page, page, component.ordinal, *args)
+            in_flight[future] = (dossier, page)
 
     try:
         for _ in range(max(1, window)):
             submit_next()
         while in_flight:
-            done, _pending = wait(in_flight, return_when=FIRST_COMPLETED)
+            tick = PAGE_WAIT_TICK_S
+            if deadline is not None:
+                tick = max(0.0, min(tick, deadline.remaining()))
+            done, _pending = wait(in_flight, timeout=tick, return_when=FIRST_COMPLETED)
             for future in done:
                 del in_flight[future]
+                running_since.pop(future, None)
                 work = future.result()
                 submit_next()
                 yield work
+            _hung_page(in_flight, running_since, page_seconds, reports_starts)
+            if deadline is not None:
+                deadline.check()
     except BrokenProcessPool:
         # A dead worker breaks the whole pool, whether seen at submit or at result time.
         raise PageWorkerDiedError(
@@ -269,11 +346,17 @@ def _iter_page_works(
             future.cancel()
 
 
-# --- per-component work (parent process) ---------------------------------------------------
-def _flag(
-    code: str, message: str, severity: Severity = Severity.REVIEW, page: int | None = None
-) -> Flag:
-    return Flag(code=code, severity=severity, message=message, page=page)
+# --- per component (parent process) ---------------------------------------------------------
+@dataclass(frozen=True)
+class PackageContext:
+    """What packaging a component needs besides the component: one per ``run_dossier`` call."""
+
+    dossier: Dossier
+    profile: Profile
+    signer: DigitiserSigner
+    writer: BundleWriter
+    emit: Callable[..., None]
+    timings: dict[str, float]  # seconds per step, summed over components
 
 
 def _stamp_area_obstacles(
@@ -289,7 +372,7 @@ def _stamp_area_obstacles(
 
 
 def _scan_time(component: Component) -> datetime:
-    """R21: the capture time of page 1 (scanner metadata, else the file's time)."""
+    """R21: the capture time of page 1 (scanner metadata, else now)."""
     first = component.pages[0]
     when = first.captured_at or datetime.now(VN_TZ)
     if when.tzinfo is None:
@@ -297,132 +380,162 @@ def _scan_time(component: Component) -> datetime:
     return when.astimezone(VN_TZ).replace(microsecond=0)
 
 
-def _page_entries(
-    component: Component, works: Sequence[PageWork], pdf: PdfResult, source_root: Path
-) -> tuple[PageEntry, ...]:
-    entries = []
-    for page, work, size, passthrough in zip(
-        component.pages, works, pdf.page_bytes, pdf.passthrough_pages, strict=True
-    ):
-        try:
-            source_name = str(page.source.relative_to(source_root))
-        except ValueError:
-            source_name = page.source.name
-        entries.append(
-            PageEntry(
-                page_index=page.index,
-                physical_page=page.physical_page,
-                variant=page.variant,
-                source_file=_nfc(source_name),
-                source_frame=page.frame,
-                source_sha256=page.source_sha256,
-                width_px=work.clean.width_px,
-                height_px=work.clean.height_px,
-                dpi=round(page.qa.dpi, 2),
-                dpi_source=page.qa.dpi_source,
-                colour_mode=page.qa.colour_mode,
-                orientation_deg=work.clean.orientation_deg,
-                skew_deg=round(work.clean.skew_deg, 3),
-                rotation_applied_deg=round(work.clean.rotation_applied_deg, 3),
-                passthrough=passthrough,
-                pdf_bytes=size,
-                ocr_mean_confidence=round(work.ocr.mean_confidence, 2),
-                ocr_needs_review=work.ocr.needs_review,
-                captured_at=page.captured_at,
-                flags=page.flags + work.clean.flags + work.ocr.flags,
-            )
+def _timed(ctx: PackageContext, step: str, started: float) -> None:
+    ctx.timings[step] = ctx.timings.get(step, 0.0) + time.monotonic() - started
+
+
+def _ocr_summary(ocrs: Sequence[PageOcr]) -> OcrSummary:
+    return OcrSummary(
+        engine=ocrs[0].engine,
+        version=ocrs[0].engine_version,
+        language=ocrs[0].language,
+        mean_confidence=round(sum(o.mean_confidence for o in ocrs) / len(ocrs), 2),
+        review_flag=any(o.needs_review for o in ocrs),
+    )
+
+
+def package_component(
+    component: Component, works: Sequence[PageWork], ctx: PackageContext
+) -> PackagedComponent:
+    """One digitised component: PDF/A → signature → extraction (R1: after the signature).
+
+    ``works`` are its pages' results in page order. Writes the signed PDF (and any kept
+    originals and masters) into the bundle's staging folder.
+    """
+    dossier, profile = ctx.dossier, ctx.profile
+    ocrs = [w.ocr for w in works]
+    if profile.ocr.strict:
+        for page, ocr in zip(component.pages, ocrs, strict=True):
+            if any(f.code == "ocr_failed" for f in ocr.flags):
+                raise OcrError(
+                    "OCR failed and the profile is strict", path=page.source, page=page.index
+                )
+    file_name = bundle_file_name(dossier.code, component.ordinal)
+    meta = PdfMetadata(
+        title=f"{dossier.code} — {component.name}",
+        component_name=component.name,
+        dossier_code=dossier.code,
+        procedure_code=dossier.procedure_code,
+        digitiser=ctx.signer.identity.full_name,
+        created_at=datetime.now(VN_TZ).replace(microsecond=0),
+    )
+    pdf_pages = [
+        PdfPage(image=w.image, dpi_x=p.qa.dpi_x, dpi_y=p.qa.dpi_y, ocr=w.ocr)
+        for p, w in zip(component.pages, works, strict=True)
+    ]
+    t = time.monotonic()
+    unsigned = ctx.writer.work_path(f"{component.ordinal:03d}.unsigned.pdf")
+    pdf = build_component_pdf(pdf_pages, meta, unsigned, profile.pdfa)
+    _timed(ctx, "pdfa", t)
+    ctx.emit("component_packaged", component=component.ordinal)
+
+    t = time.monotonic()
+    signed_path = ctx.writer.path(file_name)
+    signature = ctx.signer.sign_pdf(
+        unsigned,
+        signed_path,
+        scan_time=_scan_time(component),
+        text_boxes_pt=_stamp_area_obstacles(ocrs[0], works[0].qr_boxes),
+    )
+    unsigned.unlink()
+    _timed(ctx, "sign", t)
+    ctx.emit("component_signed", component=component.ordinal, message=file_name)
+
+    # R1: extraction runs on the signed copy's content, after the signature exists.
+    t = time.monotonic()
+    extraction_started = datetime.now(VN_TZ)
+    paper = (
+        extract_paper(
+            ocrs,
+            profile.extract,
+            context=PaperContext(
+                component.paper_type, tuple(frozenset(w.hand_words) for w in works)
+            ),
         )
-    return tuple(entries)
-
-
-def _nfc(text: str) -> str:
-    import unicodedata
-
-    return unicodedata.normalize("NFC", text)
-
-
-def _field_value(fields: Sequence[ExtractionEntry], name: str) -> str | None:
-    for entry in fields:
-        if entry.field == name and not entry.needs_review:
-            return entry.value
-    return None
-
-
-def _issued_date(fields: Sequence[ExtractionEntry]):  # type: ignore[no-untyped-def]
-    from datetime import date
-
-    value = _field_value(fields, "issued_date")
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
+        if profile.extract.enabled
+        else None
+    )
+    fields = paper.header if paper is not None else ()
+    _timed(ctx, "extract", t)
+    return PackagedComponent(
+        component=component,
+        file=file_name,
+        pdf=pdf,
+        signature=signature,
+        signed_sha256=sha256_file(signed_path),
+        signed_size=signed_path.stat().st_size,
+        pages=tuple(
+            PackagedPage(
+                page=page,
+                clean=work.clean,
+                ocr_mean_confidence=work.ocr.mean_confidence,
+                ocr_needs_review=work.ocr.needs_review,
+                ocr_flags=work.ocr.flags,
+                pdf_bytes=size,
+                passthrough=passthrough,
+            )
+            for page, work, size, passthrough in zip(
+                component.pages, works, pdf.page_bytes, pdf.passthrough_pages, strict=True
+            )
+        ),
+        ocr=_ocr_summary(ocrs),
+        fields=tuple(fields),
+        art9=paper.art9 if paper is not None else None,
+        paper_flags=paper.flags if paper is not None else (),
+        extraction_started_at=extraction_started,
+        originals=_keep_originals(component, ctx),
+        masters=_keep_masters(component, ctx) if profile.bundle.keep_masters else (),
+    )
 
 
 RESCAN_FLAGS = {"pdf_rescanned", "pdf_encrypted"}
 
 
-def _carry_file(dossier: Dossier, source: SourceFile, target: Path, reason: str) -> OriginalEntry:
-    """Copy a received file into the bundle unchanged, checking it is what was ingested."""
-    shutil.copyfile(source.path, target)
-    digest = sha256_file(target)
-    if digest != source.sha256:  # R8: the copy must be the file that was ingested
-        raise QualityError(
-            "the file changed while the dossier was being processed", path=source.path
-        )
+def _shown_name(dossier: Dossier, path: Path) -> str:
     try:
-        shown = str(source.path.relative_to(dossier.source_dir))
+        return str(path.relative_to(dossier.source_dir))
     except ValueError:
-        shown = source.path.name
-    return OriginalEntry(
-        file=target.name,
-        source_file=_nfc(shown),
-        sha256=digest,
-        size_bytes=target.stat().st_size,
-        reason=reason,
-    )
+        return path.name
 
 
-def _keep_originals(
-    dossier: Dossier, component: Component, writer: BundleWriter
-) -> tuple[OriginalEntry, ...]:
+def _keep_originals(component: Component, ctx: PackageContext) -> tuple[OriginalEntry, ...]:
     """Received PDFs that were not fresh scans travel unchanged beside the new copy, so their
-    own signatures stay verifiable (issue 10: never drop or silently invalidate them)."""
+    own signatures stay verifiable: never dropped or silently invalidated."""
     reasons = [f.message for f in component.flags if f.code in RESCAN_FLAGS]
     if not reasons:
         return ()
+    code = ctx.dossier.code
     pdfs = [s for s in component.sources if s.format == "pdf"]
     return tuple(
-        _carry_file(
-            dossier,
+        carry_file(
             source,
-            writer.path(original_file_name(dossier.code, component.ordinal, index)),
+            ctx.writer.path(original_file_name(code, component.ordinal, index)),
+            _shown_name(ctx.dossier, source.path),
             "; ".join(reasons),
         )
         for index, source in enumerate(pdfs, 1)
     )
 
 
-def _keep_masters(
-    dossier: Dossier, component: Component, writer: BundleWriter
-) -> tuple[OriginalEntry, ...]:
+def _keep_masters(component: Component, ctx: PackageContext) -> tuple[OriginalEntry, ...]:
     """R14: the scan files themselves, hashed, outside the signed PDF."""
+    code = ctx.dossier.code
     return tuple(
-        _carry_file(
-            dossier,
+        carry_file(
             source,
-            writer.path(
-                master_file_name(dossier.code, component.ordinal, index, source.path.suffix)
+            ctx.writer.path(
+                master_file_name(code, component.ordinal, index, source.path.suffix)
             ),
+            _shown_name(ctx.dossier, source.path),
             "master scan (R14)",
         )
         for index, source in enumerate(component.sources, 1)
     )
 
 
-def _reverify_sources(dossier: Dossier) -> None:
-    """R8: the scans must still be what was ingested when the bundle closes."""
+def _reverify_sources(dossier: Dossier, inputs: DossierInputs | None = None) -> None:
+    """R8: the scans (and ``dossier.yaml``) must still be what was ingested when the bundle
+    closes."""
     for component in dossier.components:
         for source in component.sources:
             if sha256_file(source.path) != source.sha256:
@@ -430,8 +543,109 @@ def _reverify_sources(dossier: Dossier) -> None:
                     "the scan changed while the dossier was being processed; run it again",
                     path=source.path,
                 )
+    if inputs is not None and dossier.source_dir.is_dir():
+        yaml = dossier.source_dir / "dossier.yaml"
+        now = sha256_file(yaml) if yaml.is_file() else None
+        if now != inputs.dossier_yaml_sha256:
+            raise SourceChangedError(
+                "dossier.yaml changed while the dossier was being processed; run it again",
+                path=yaml,
+            )
 
 
+def _check_inputs_ingested(inputs: DossierInputs, dossier: Dossier, source: Path) -> None:
+    """The input list was taken before ingest: every file ingest read must have the hash listed
+    (a file swapped in between would otherwise be recorded as what the bundle was made from)."""
+    listed = {f.file: f.sha256 for f in inputs.scans}
+    base = Path(os.path.realpath(source if source.is_dir() else source.parent))
+    for component in dossier.components:
+        for scan in component.sources:
+            try:
+                rel = nfc(Path(os.path.realpath(scan.path)).relative_to(base).as_posix())
+            except ValueError:
+                continue  # not below the dossier folder: ingest refuses such links
+            if rel in listed and listed[rel] != scan.sha256:
+                raise SourceChangedError(
+                    "the scan changed while the dossier was being read; run it again",
+                    path=scan.path,
+                )
+
+
+def _pages_to_digitise(dossier: Dossier) -> int:
+    return sum(len(c.pages) for c in dossier.components if c.not_digitised_reason is None)
+
+
+Packaged = list[tuple[Component, PackagedComponent | None]]  # None: not digitised (R9)
+
+
+def _process_and_package(
+    executor: Executor | None, window: int, ctx: PackageContext, deadline: DossierDeadline
+) -> Packaged:
+    """Run the pages through ``executor``; package each component, in order, once its pages
+    are all back (its page images are dropped then)."""
+    dossier = ctx.dossier
+    packaged: Packaged = []
+    works: dict[tuple[int, int], PageWork] = {}
+    waiting = list(dossier.components)
+    total = _pages_to_digitise(dossier)
+
+    def ready(component: Component) -> bool:
+        return component.not_digitised_reason is not None or all(
+            (component.ordinal, p.index) in works for p in component.pages
+        )
+
+    def package_ready() -> None:
+        while waiting and ready(waiting[0]):
+            component = waiting.pop(0)
+            if component.not_digitised_reason is not None:
+                packaged.append((component, None))
+                continue
+            page_works = [works.pop((component.ordinal, p.index)) for p in component.pages]
+            packaged.append((component, package_component(component, page_works, ctx)))
+
+    package_ready()  # leading components that were not digitised (R9)
+    works_in = _iter_page_works(dossier, ctx.profile, executor, window, deadline)
+    for done, work in enumerate(works_in, 1):
+        works[(work.component, work.page)] = work
+        ctx.emit(
+            "page_done",
+            component=work.component,
+            page=work.page,
+            done_pages=done,
+            total_pages=total,
+        )
+        package_ready()
+    package_ready()
+    if waiting:  # pragma: no cover - would be a bug: every page came back or raised
+        raise DigitizeError(f"component {waiting[0].ordinal} was never packaged")
+    return packaged
+
+
+def _component_result(
+    component: Component, packaged: PackagedComponent | None, document: DocumentEntry
+) -> ComponentResult:
+    if packaged is None:
+        return ComponentResult(
+            ordinal=component.ordinal,
+            name=component.name,
+            file=None,
+            pages=0,
+            mean_confidence=None,
+            needs_review=False,
+        )
+    return ComponentResult(
+        ordinal=component.ordinal,
+        name=component.name,
+        file=packaged.file,
+        pages=len(component.pages),
+        mean_confidence=packaged.ocr.mean_confidence,
+        needs_review=document_needs_review(document),
+        pdf=packaged.pdf,
+        signature=packaged.signature,
+    )
+
+
+# --- one dossier ------------------------------------------------------------------------------
 def run_dossier(
     source: str | Path,
     out_dir: str | Path,
@@ -443,23 +657,33 @@ def run_dossier(
     overwrite: bool = False,
     data_dir: Path | None = None,
 ) -> DossierResult:
-    """Digitise one dossier folder into a signed bundle under ``out_dir``.
+    """Digitise one dossier folder into a signed bundle ``out_dir/<bundle_name_for(source)>``.
 
     Thread-safe and re-entrant: no global state; each call has its own staging folder and,
-    unless ``executor`` is given (batch shares one), its own bounded worker pool.
+    unless ``executor`` is given (batch and watch share one), its own bounded worker pool.
+    ``signer``: an open signer to use (not closed here); else one is opened from the profile
+    and closed on return. Raises ``DigitizeError`` subclasses; an exception raised by
+    ``on_event`` stops the run (the staging folder is removed, nothing appears).
     """
     started = time.monotonic()
     timings: dict[str, float] = {}
     profile = profile or load_profile()
-    source = Path(source)
-    out_dir = Path(out_dir)
+    source, out_dir = Path(source), Path(out_dir)
 
     t = time.monotonic()
-    dossier = ingest_dossier(source, profile.ingest)
+    inputs = dossier_inputs(source)
+    if profile.pipeline.isolate_ingest:
+        dossier = ingest_dossier_isolated(source, profile.ingest)
+    else:
+        dossier = ingest_dossier(source, profile.ingest)
+    _check_inputs_ingested(inputs, dossier, source)
     timings["ingest"] = time.monotonic() - t
-    name = safe_bundle_name(dossier.code)
+    name = bundle_name_for(source)
+    deadline = DossierDeadline.start(profile.pipeline, dossier)
 
     def emit(kind: EventKind, **fields: object) -> None:
+        if kind != "bundle_written":  # once committed, the bundle stands
+            deadline.check()
         if on_event is not None:
             on_event(Event(kind=kind, dossier=name, **fields))  # type: ignore[arg-type]
 
@@ -478,43 +702,61 @@ def run_dossier(
         with BundleWriter(
             out_dir, name, overwrite=overwrite, zip_copy=profile.bundle.zip
         ) as writer:
+            ctx = PackageContext(dossier, profile, signer, writer, emit, timings)
             t = time.monotonic()
             if executor is not None:
-                documents, components = _process_and_package(
-                    dossier, profile, executor, 2 * usable_cores(), signer, writer, emit, timings
-                )
+                # An executor spanning machines says how many pages it wants in flight.
+                window = getattr(executor, "max_in_flight", 0) or 2 * usable_cores()
+                packaged = _process_and_package(executor, window, ctx, deadline)
             else:
                 # No more workers than pages: each spawned worker costs its start-up.
                 workers = max(
                     1, min(profile.pipeline.workers or usable_cores(), dossier.page_count)
                 )
                 with page_pool(workers) as pool:
-                    documents, components = _process_and_package(
-                        dossier, profile, pool, 2 * workers, signer, writer, emit, timings
-                    )
+                    packaged = _process_and_package(pool, 2 * workers, ctx, deadline)
             timings["pages"] = time.monotonic() - t
-            _reverify_sources(dossier)
-            manifest = _build_manifest(dossier, documents, profile, signer, components)
+            _reverify_sources(dossier, inputs)
+            documents = [
+                document_entry(done, dossier) if done is not None else not_digitised_entry(c)
+                for c, done in packaged
+            ]
+            if profile.extract.enabled:  # cross-paper checks and result codes (Art. 7, 9)
+                facts = DossierFacts(dossier.code, dossier.procedure_code)
+                documents = finish_dossier(documents, facts, profile.extract)
+            manifest = build_manifest(
+                dossier,
+                documents,
+                [done for _c, done in packaged if done is not None],
+                signer.identity,
+                profile.name,
+            ).model_copy(update={"inputs": inputs})
             if profile.pipeline.strict and manifest.needs_review:
                 raise QualityError(
                     "pages or fields need review and the profile is strict: no bundle written",
                     path=source,
                     hint="see `digitize ingest`/`digitize ocr` for the flags",
                 )
-            writer.write_manifest(manifest, signer)
+            deadline.check()
+            manifest_bytes = manifest.to_json_bytes()
+            writer.write_manifest(manifest_bytes, signer.sign_detached(manifest_bytes))
             bundle_path, zip_path = writer.commit()
     finally:
         if own_signer:
             signer.close()
     emit("bundle_written", message=str(bundle_path))
 
+    components = tuple(
+        _component_result(component, done, document)
+        for (component, done), document in zip(packaged, documents, strict=True)
+    )
     confidences = [c.mean_confidence for c in components if c.mean_confidence is not None]
     return DossierResult(
         dossier_code=dossier.code,
         bundle_path=bundle_path,
         zip_path=zip_path,
         manifest=manifest,
-        components=tuple(components),
+        components=components,
         pages=dossier.page_count,
         mean_confidence=(sum(confidences) / len(confidences)) if confidences else None,
         needs_review=manifest.needs_review,
@@ -525,288 +767,18 @@ def run_dossier(
     )
 
 
-def _pages_to_digitise(dossier: Dossier) -> int:
-    return sum(len(c.pages) for c in dossier.components if c.not_digitised_reason is None)
-
-
-def _process_and_package(
-    dossier: Dossier,
-    profile: Profile,
-    executor: Executor | None,
-    window: int,
-    signer: DigitiserSigner,
-    writer: BundleWriter,
-    emit: Callable[..., None],
-    timings: dict[str, float],
-) -> tuple[list[DocumentEntry], list[ComponentResult]]:
-    """Run the pages through the pool; package each component, in order, once its pages are
-    all back (its page images are dropped then)."""
-    documents: list[DocumentEntry] = []
-    results: list[ComponentResult] = []
-    works: dict[tuple[int, int], PageWork] = {}
-    waiting = list(dossier.components)
-    done_pages = 0
-
-    def package_ready() -> None:
-        def ready(component: Component) -> bool:
-            return component.not_digitised_reason is not None or all(
-                (component.ordinal, p.index) in works for p in component.pages
-            )
-
-        while waiting and ready(waiting[0]):
-            component = waiting.pop(0)
-            docs, comps = _package_components(
-                dossier, [component], works, profile, signer, writer, emit, timings
-            )
-            documents.extend(docs)
-            results.extend(comps)
-            for page in component.pages:
-                works.pop((component.ordinal, page.index), None)
-
-    package_ready()  # leading components that were not digitised (R9)
-    for work in _iter_page_works(dossier, profile, executor, window):
-        works[(work.component, work.page)] = work
-        done_pages += 1
-        emit(
-            "page_done",
-            component=work.component,
-            page=work.page,
-            done_pages=done_pages,
-            total_pages=_pages_to_digitise(dossier),
-        )
-        package_ready()
-    package_ready()
-    if waiting:  # pragma: no cover - would be a bug: every page came back or raised
-        raise DigitizeError(f"component {waiting[0].ordinal} was never packaged")
-    return documents, results
-
-
-def _package_components(
-    dossier: Dossier,
-    ready: Sequence[Component],
-    works: dict[tuple[int, int], PageWork],
-    profile: Profile,
-    signer: DigitiserSigner,
-    writer: BundleWriter,
-    emit: Callable[..., None],
-    timings: dict[str, float],
-) -> tuple[list[DocumentEntry], list[ComponentResult]]:
-    documents: list[DocumentEntry] = []
-    results: list[ComponentResult] = []
-    timings.setdefault("pdfa", 0.0)
-    timings.setdefault("sign", 0.0)
-    timings.setdefault("extract", 0.0)
-    for component in ready:
-        physical = len({p.physical_page for p in component.pages})
-        if component.not_digitised_reason is not None:
-            documents.append(
-                DocumentEntry(
-                    doc_ordinal=component.ordinal,
-                    component_name=component.name,
-                    page_amount=component.declared_pages or 0,
-                    image_count=0,
-                    not_digitised_reason=component.not_digitised_reason,
-                    flags=component.flags,
-                )
-            )
-            results.append(
-                ComponentResult(
-                    ordinal=component.ordinal,
-                    name=component.name,
-                    file=None,
-                    pages=0,
-                    mean_confidence=None,
-                    needs_review=False,
-                )
-            )
-            continue
-        page_works = [works[(component.ordinal, p.index)] for p in component.pages]
-        ocrs = [w.ocr for w in page_works]
-        if profile.ocr.strict:
-            for page, ocr in zip(component.pages, ocrs, strict=True):
-                if any(f.code == "ocr_failed" for f in ocr.flags):
-                    raise OcrError(
-                        "OCR failed and the profile is strict", path=page.source, page=page.index
-                    )
-        file_name = bundle_file_name(dossier.code, component.ordinal)
-        meta = PdfMetadata(
-            title=f"{dossier.code} — {component.name}",
-            component_name=component.name,
-            dossier_code=dossier.code,
-            procedure_code=dossier.procedure_code,
-            digitiser=signer.identity.full_name,
-            created_at=datetime.now(VN_TZ).replace(microsecond=0),
-        )
-        pdf_pages = [
-            PdfPage(image=w.image, dpi_x=p.qa.dpi_x, dpi_y=p.qa.dpi_y, ocr=w.ocr)
-            for p, w in zip(component.pages, page_works, strict=True)
-        ]
-        t = time.monotonic()
-        unsigned = writer.work_path(f"{component.ordinal:03d}.unsigned.pdf")
-        pdf = build_component_pdf(pdf_pages, meta, unsigned, profile.pdfa)
-        timings["pdfa"] += time.monotonic() - t
-        emit("component_packaged", component=component.ordinal)
-
-        t = time.monotonic()
-        signed_path = writer.path(file_name)
-        signature = signer.sign_pdf(
-            unsigned,
-            signed_path,
-            scan_time=_scan_time(component),
-            text_boxes_pt=_stamp_area_obstacles(ocrs[0], page_works[0].qr_boxes),
-        )
-        unsigned.unlink()
-        timings["sign"] += time.monotonic() - t
-        emit("component_signed", component=component.ordinal, message=file_name)
-
-        # R1: extraction runs on the signed copy's content, after the signature exists.
-        t = time.monotonic()
-        extraction_started = datetime.now(VN_TZ)
-        fields = extract_fields(ocrs, profile.extract) if profile.extract.enabled else ()
-        timings["extract"] += time.monotonic() - t
-        extraction = tuple(
-            ExtractionEntry(
-                field=f.name,
-                value=f.value,
-                page=f.page,
-                bbox=f.bbox,
-                confidence=round(f.confidence, 3),
-                source=f.source,
-                needs_review=f.needs_review,
-                started_at=extraction_started,
-            )
-            for f in fields
-        )
-        mean_conf = sum(o.mean_confidence for o in ocrs) / len(ocrs)
-        ocr_review = any(o.needs_review for o in ocrs)
-        flags = list(component.flags) + list(signature.flags)
-        if ocr_review:
-            flags.append(
-                _flag(
-                    "ocr_review",
-                    "one or more pages are under the OCR confidence "
-                    "threshold: check the text layer (R15)",
-                )
-            )
-        signed_sha = sha256_file(signed_path)
-        documents.append(
-            DocumentEntry(
-                doc_ordinal=component.ordinal,
-                component_name=component.name,
-                type_name=_field_value(extraction, "type_name"),
-                code_number=_field_value(extraction, "code_number"),
-                code_notation=_field_value(extraction, "code_notation"),
-                issued_date=_issued_date(extraction),
-                organ_name=_field_value(extraction, "organ_name"),
-                subject=_field_value(extraction, "subject"),
-                signer_position=_field_value(extraction, "signer_position"),
-                signer_full_name=_field_value(extraction, "signer_full_name"),
-                page_amount=component.declared_pages or physical,
-                image_count=len(component.pages),
-                pages=_page_entries(component, page_works, pdf, dossier.source_dir),
-                file=file_name,
-                sha256=signed_sha,
-                size_bytes=signed_path.stat().st_size,
-                pdfa_profile="PDF/A-2u" if pdf.pdfa_part == "2u" else "PDF/A-2b",
-                ocr=OcrSummary(
-                    engine=ocrs[0].engine,
-                    version=ocrs[0].engine_version,
-                    language=ocrs[0].language,
-                    mean_confidence=round(mean_conf, 2),
-                    review_flag=ocr_review,
-                ),
-                signature=SignatureSummary(
-                    field_name=signature.field_name,
-                    signed_at=signature.signed_at,
-                    scan_time_shown=signature.scan_time_shown,
-                    pades_level=signature.pades_level,
-                    digest_alg=signature.digest_algorithm,
-                    signature_alg=signature.signature_algorithm,
-                    tsa_time=signature.tsa_time,
-                    appearance_shrunk=signature.appearance_shrunk,
-                    revocation_evidence=tuple(e.sha256 for e in signature.revocation_evidence),
-                ),
-                extraction=extraction,
-                originals=_keep_originals(dossier, component, writer),
-                masters=(
-                    _keep_masters(dossier, component, writer) if profile.bundle.keep_masters else ()
-                ),
-                flags=tuple(flags),
-            )
-        )
-        results.append(
-            ComponentResult(
-                ordinal=component.ordinal,
-                name=component.name,
-                file=file_name,
-                pages=len(component.pages),
-                mean_confidence=round(mean_conf, 2),
-                needs_review=ocr_review or any(f.severity is Severity.REVIEW for f in flags),
-                pdf=pdf,
-                signature=signature,
-            )
-        )
-    return documents, results
-
-
-def _build_manifest(
-    dossier: Dossier,
-    documents: list[DocumentEntry],
-    profile: Profile,
-    signer: DigitiserSigner,
-    components: list[ComponentResult],
-) -> Manifest:
-    identity = signer.identity
-    flags = list(dossier.flags)
-    if identity.is_demo:
-        flags.append(
-            _flag(
-                "demo_signer",
-                "signed with the built-in DEMO identity: not valid for real use",
-                Severity.WARNING,
-            )
-        )
-    review = any(
-        f.severity in (Severity.REVIEW, Severity.ERROR)
-        for doc in documents
-        for f in (*doc.flags, *(pf for page in doc.pages for pf in page.flags))
-    ) or any(f.severity in (Severity.REVIEW, Severity.ERROR) for f in flags)
-    return Manifest(
-        dossier_code=dossier.code,
-        dossier_code_format=dossier.code_format,
-        procedure_code=dossier.procedure_code,
-        receiving_organ_id=dossier.receiving_organ_id,
-        received_at=dossier.received_at,
-        digitiser=DigitiserInfo(
-            full_name=identity.full_name,
-            cert_serial=identity.cert_serial,
-            cert_issuer=identity.cert_issuer,
-            cert_sha256=identity.cert_sha256,
-            is_demo=identity.is_demo,
-        ),
-        profile=profile.name,
-        documents=tuple(documents),
-        revocation_evidence=tuple(
-            {
-                evidence.sha256: evidence
-                for result in components
-                if result.signature is not None
-                for evidence in result.signature.revocation_evidence
-            }.values()
-        ),
-        flags=tuple(flags),
-        needs_review=review,
-        created_at=datetime.now(VN_TZ).replace(microsecond=0),
-        tool_version=__version__,
-    )
-
-
 __all__ = [
+    "VN_TZ",
     "ComponentResult",
     "DigitizeError",
+    "DossierDeadline",
     "DossierResult",
     "Event",
+    "EventCallback",
+    "PackageContext",
     "PageWork",
+    "new_process_pool",
+    "package_component",
     "page_pool",
     "process_page",
     "run_dossier",

@@ -21,11 +21,13 @@ from digitize.settings import (
     BundleSettings,
     CleanSettings,
     ExtractSettings,
+    HubSettings,
     IngestSettings,
     OcrSettings,
     PdfaSettings,
     PipelineSettings,
     SigningSettings,
+    StatsSettings,
     WatchSettings,
 )
 
@@ -43,6 +45,8 @@ class Profile(FrozenModel):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)
+    stats: StatsSettings = Field(default_factory=StatsSettings)
+    hub: HubSettings = Field(default_factory=HubSettings)
 
 
 def bundled_profile_dir() -> Path:
@@ -83,7 +87,10 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _resolve(name_or_path: str | Path) -> Path:
     candidate = Path(name_or_path)
-    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+    # A bare name is a bundled profile, never a file of the current folder (a profile chooses
+    # the PKCS#11 module to load and the trust roots); a file is named by a path.
+    is_path = isinstance(name_or_path, Path) or "/" in str(name_or_path)
+    if is_path or candidate.suffix in {".yaml", ".yml"}:
         if not candidate.is_file():
             raise ConfigError("profile file not found", path=candidate)
         return candidate
@@ -94,6 +101,13 @@ def _resolve(name_or_path: str | Path) -> Path:
     raise ConfigError(f"unknown profile {str(name_or_path)!r} (known: {known})")
 
 
+# Settings that were removed, and where their meaning lives now.
+MOVED_SETTINGS = {
+    "batch.workers": "page workers are set once, in pipeline.workers",
+    "watch.workers": "page workers are set once, in pipeline.workers",
+}
+
+
 def profile_from_mapping(data: dict[str, Any], *, source: str = "<mapping>") -> Profile:
     try:
         return Profile.model_validate(data)
@@ -101,7 +115,9 @@ def profile_from_mapping(data: dict[str, Any], *, source: str = "<mapping>") -> 
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         if first["type"] == "extra_forbidden":
-            raise ConfigError(f"unknown setting {key!r}", path=source) from None
+            raise ConfigError(
+                f"unknown setting {key!r}", path=source, hint=MOVED_SETTINGS.get(key)
+            ) from None
         raise ConfigError(f"setting {key!r}: {first['msg']}", path=source) from None
 
 

@@ -1,4 +1,5 @@
-"""A station-grade watch folder: every dossier dropped into INBOX ends in exactly one place.
+"""A station-grade watch folder: every dossier dropped into INBOX ends in exactly one place, and
+no dossier — nor an outage of the station — stops the station for good.
 
 Life of a dossier (a sub-folder of INBOX written by a scanning station)::
 
@@ -15,85 +16,132 @@ without a marker, the names, sizes and modification times of all its files have 
 for ``quiet_seconds``. An empty folder is never complete. ``require_marker`` disables the
 quiet-period rule for stations that always write a marker.
 
-Why the claim rename: once a dossier is in ``processing/`` a late write by the station to
-``INBOX/<name>`` lands in a new folder (a new dossier, caught as a duplicate or a name
-collision) instead of changing scans under the pipeline's feet; and the file system itself
-records which dossier was being worked on when the process died.
+A claimed dossier that is neither a link nor a duplicate runs through the job layer
+(``digitize.jobs.run_job``, as batch does): resume check, pipeline, verification, outcome.
+``done`` and ``skipped`` (a bundle made from exactly these inputs exists) move it to
+``done/``; ``bad_input``, ``conflict`` (e.g. a re-sent dossier with a page added: its old
+bundle is not replaced) and ``bug`` to ``quarantine/``, with the kind in ``reason.json``. A new
+bundle that fails verification is moved aside to ``OUT/.rejected-<bundle>-<random>``.
+
+Station faults never quarantine good input (``digitize.jobs.classify``):
+
+* retry later (exit 50, 55, 57: a signing, revocation or time-stamp service unreachable, the
+  token absent; 80: the disk full or read-only; or a state write of the watcher failing): the
+  dossier stays claimed in ``processing/``, no new dossier is taken, the station is checked
+  again (signer ``check()``, a test write in OUT and the state folder) after a back-off that
+  doubles from ``retry_backoff_s`` to ``retry_backoff_max_s``, and the dossier is run again once
+  the check passes. Only a dossier that fails that way ``station_retry_limit`` times while the
+  check in between passes is quarantined (it is then the dossier, not the station);
+* a person must act (51–54, 56, 63: certificate revoked, expired or not personal, a wrong PIN,
+  a wrong signer set-up, the station not trusting its own signer): the watcher stops with that
+  exit code, the dossier stays in ``processing/`` and is taken again at the next start. A
+  wrong PIN is never tried twice (tokens lock): the systemd unit must not restart on these
+  codes (``RestartPreventExitStatus``, docs/watch.md).
+
+The signer is opened and checked at start-up, before anything is claimed or recovered.
 
 Crash safety (SIGKILL at any instant):
 
 * the bundle appears under its final name complete or not at all (``digitize.bundle``);
 * the journal ``INBOX/.digitize/journal.jsonl`` (append-only, fsync'ed) records ``claimed``
-  before the claim rename and ``finished`` (outcome and destination) before the move out of
-  ``processing/``; ``reason.json`` is written after the move and re-written at start-up
-  from the journal when missing;
-* at start-up, a dossier left in ``processing/`` is finished from its journal record if it
-  has one, moved to ``done/`` without re-running if its bundle exists, verifies and was
-  made from the same scans, and digitised again otherwise.
+  before the claim rename, the job layer's ``started``/``ended`` around each attempt, and
+  ``finished`` (outcome and destination) before the move out of ``processing/``;
+  ``reason.json`` is written after the move and re-written at start-up from the journal when
+  missing;
+* at start-up, before anything else: a dossier left in ``processing/`` whose claim has
+  ``crash_limit`` (2) attempts that never ended — the watcher died under it each time: a
+  poison pill — is quarantined (``DossierCrashedError``, 106); then a dossier with a
+  ``finished`` record is moved as recorded; the others are resumed (moved to ``done/`` without
+  re-running when a bundle of exactly their inputs exists and verifies, else digitised again).
 
-Inputs are never deleted or modified: they are only renamed inside one file system.
-One watcher per inbox (``INBOX/.digitize/lock``, an flock released by the kernel on death).
-The library installs no signal handlers: ``stop`` finishes the current dossier and returns,
-``abandon`` gives it up at once (it stays in ``processing/`` and is redone on restart).
+Journal records are checked before use (``digitize.inbox.valid_finished``); state files are
+opened without following links (``digitize.jobs.statefiles``). One watcher per inbox: an
+``flock`` on ``INBOX/.digitize/lock`` on this machine, and ``INBOX/.digitize/lease.json`` (host,
+pid, heartbeat) respected by watchers on other machines sharing the inbox. Inputs are never
+deleted or modified: they are only renamed inside one file system. The library installs no
+signal handlers: ``stop`` finishes the current dossier and returns, ``abandon`` gives it up
+at once (it stays in ``processing/`` and is redone on restart).
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
-import stat
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import digitize
-from digitize import __version__
-from digitize.batch import (
-    AbandonedError,
-    Journal,
-    PagePool,
-    SerialSigner,
-    check_existing_bundle,
-    expected_bundle_name,
-    nfc,
-    paths_overlap,
-    read_journal,
-    trust_roots_for,
-)
+from digitize._version import __version__
 from digitize.errors import (
-    ConfigError,
     DigitizeError,
-    ExitCode,
-    OutputError,
-    PageWorkerDiedError,
+    DossierCrashedError,
+    InputError,
     UnsafePathError,
+    error_for_code,
+)
+from digitize.inbox import (
+    LOCK_NAME,
+    REASON_SUFFIX,
+    InboxLayout,
+    Outcome,
+    Snapshot,
+    check_watch_setup,
+    content_hash,
+    inbox_changes,
+    installation_dirs,
+    reason_for_error,
+    reason_for_outcome,
+    snapshot,
+    unique_destination,
+    unsafe_links,
+    valid_claim,
+    valid_finished,
 )
 from digitize.ingest import natural_key
+from digitize.jobs import (
+    Backoff,
+    DossierJob,
+    HostLease,
+    JobContext,
+    JobOutcome,
+    Journal,
+    JournalStore,
+    Liveness,
+    PagePool,
+    SerialSignerHandle,
+    StationOptions,
+    check_storage,
+    classify,
+    needs_person,
+    read_journal,
+    retry_later,
+    run_job,
+    sd_notify,
+)
+from digitize.jobs.classify import STORAGE_ERRNOS
+from digitize.jobs.lease import LEASE_NAME
+from digitize.jobs.statefiles import (
+    STATE_DIR_MODE,
+    ensure_state_dir,
+    open_state_file,
+    write_state_file,
+)
 from digitize.models import FrozenModel
-from digitize.pipeline import Event, run_dossier
-from digitize.profiles import Profile, WatchSettings, load_profile
-from digitize.sign import DigitiserSigner, open_signer
-from digitize.util import fsync_path, sha256_file, write_atomic
+from digitize.pipeline import Event
+from digitize.profiles import Profile, load_profile
+from digitize.settings import WatchSettings
+from digitize.sign import open_signer
+from digitize.util import fsync_path, nfc, vn_now
 
-STATE_DIR = ".digitize"
-JOURNAL_NAME = "journal.jsonl"
-LOCK_NAME = "lock"
-PROCESSING = "processing"
-REASON_SUFFIX = ".reason.json"
-
-Outcome = Literal["done", "quarantined", "duplicate"]
-
-
-WatchEventKind = Literal["started", "taken", "progress", "outcome", "notice", "stopped"]
+WatchEventKind = Literal[
+    "started", "taken", "progress", "outcome", "notice", "paused", "resumed", "stopped"
+]
+TICK_GRACE_S = 120.0  # the main loop beats at least this often while it runs
 
 
 class WatchEvent(FrozenModel):
@@ -117,193 +165,24 @@ class WatchStats(FrozenModel):
     recovered: int = 0  # finished from a previous process's work
 
 
-# --- set-up checks ----------------------------------------------------------------------------
-def installation_dirs() -> tuple[Path, ...]:
-    """The installed package folder, and the source tree when running from a checkout."""
-    package = Path(digitize.__file__).resolve().parent
-    dirs = [package]
-    repo = package.parent
-    if (repo / "pyproject.toml").is_file() and (repo / "digitize").is_dir():
-        dirs.append(repo)
-    return tuple(dirs)
-
-
-def _same_filesystem(a: Path, b: Path) -> bool:
-    return os.stat(a).st_dev == os.stat(b).st_dev
-
-
-@dataclass(frozen=True)
-class InboxLayout:
-    inbox: Path
-    out_dir: Path
-    done: Path
-    quarantine: Path
-    duplicate: Path
-    state: Path
-    processing: Path
-    journal: Path
-
-    def reserved_names(self) -> set[str]:
-        """Top-level names of INBOX that are ours, not dossiers."""
-        names = {STATE_DIR}
-        for folder in (self.done, self.quarantine, self.duplicate):
-            try:
-                names.add(folder.relative_to(self.inbox).parts[0])
-            except (ValueError, IndexError):
-                continue  # configured outside the inbox
-        return names
-
-
-def _resolve_folder(inbox: Path, value: str) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else inbox / path
-
-
-def check_watch_setup(inbox: Path, out_dir: Path, settings: WatchSettings) -> InboxLayout:
-    """Refuse set-ups where moving inputs or writing bundles could damage something."""
-    if not inbox.is_dir():
-        raise ConfigError("inbox folder not found (or not a folder)", path=inbox)
-    real_inbox = Path(os.path.realpath(inbox))
-    if real_inbox == Path(real_inbox.anchor) or real_inbox == Path.home().resolve():
-        raise UnsafePathError(
-            "the inbox is a file-system root or a home folder: every "
-            "folder in it would be taken as a dossier and moved",
-            path=inbox,
-        )
-    if paths_overlap(inbox, out_dir):
-        raise UnsafePathError(
-            "the output folder overlaps the inbox (one is inside the other)",
-            path=out_dir,
-            hint="keep OUT outside INBOX: bundles must never be taken as dossiers",
-        )
-    for installed in installation_dirs():
-        if paths_overlap(inbox, installed):
-            raise UnsafePathError(
-                f"the inbox overlaps the digitize installation ({installed}): its folders "
-                "would be moved",
-                path=inbox,
-            )
-        if paths_overlap(out_dir, installed):
-            raise UnsafePathError(
-                f"the output folder overlaps the digitize installation ({installed})", path=out_dir
-            )
-    layout = InboxLayout(
-        inbox=inbox,
-        out_dir=out_dir,
-        done=_resolve_folder(inbox, settings.done_dir),
-        quarantine=_resolve_folder(inbox, settings.quarantine_dir),
-        duplicate=_resolve_folder(inbox, settings.duplicate_dir),
-        state=inbox / STATE_DIR,
-        processing=inbox / STATE_DIR / PROCESSING,
-        journal=inbox / STATE_DIR / JOURNAL_NAME,
-    )
-    for folder in (layout.done, layout.quarantine, layout.duplicate):
-        if paths_overlap(folder, out_dir):
-            raise UnsafePathError(
-                "a done/quarantine/duplicate folder overlaps the output", path=folder
-            )
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for folder in (layout.processing, layout.done, layout.quarantine, layout.duplicate):
-            folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create a working folder: {exc.strerror}", path=exc.filename or inbox
-        ) from None
-    for folder in (layout.done, layout.quarantine, layout.duplicate):
-        if not _same_filesystem(folder, inbox):
-            raise ConfigError(
-                "this folder is on another file system than the inbox: moves would not be atomic",
-                path=folder,
-            )
-    return layout
-
-
-# --- looking at dossiers ------------------------------------------------------------------------
-Snapshot = tuple[tuple[str, str, int, int], ...]
-
-
-def snapshot(folder: Path) -> Snapshot:
-    """(relative path, kind, size, mtime_ns) of everything below ``folder``, links not followed."""
-    items: list[tuple[str, str, int, int]] = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        base = Path(root)
-        for name in dirs + files:
-            path = base / name
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                continue
-            kind = (
-                "link"
-                if stat.S_ISLNK(st.st_mode)
-                else "dir"
-                if stat.S_ISDIR(st.st_mode)
-                else "file"
-            )
-            size = st.st_size if kind == "file" else 0
-            items.append((path.relative_to(folder).as_posix(), kind, size, st.st_mtime_ns))
-    return tuple(sorted(items))
-
-
-def unsafe_links(folder: Path) -> list[str]:
-    """Symbolic links below ``folder`` that resolve outside it (or nowhere)."""
-    real_root = Path(os.path.realpath(folder))
-    bad = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        for name in dirs + files:
-            path = Path(root) / name
-            if path.is_symlink():
-                target = Path(os.path.realpath(path))
-                if not target.exists() or (target != real_root and real_root not in target.parents):
-                    bad.append(path.relative_to(folder).as_posix())
-    return bad
-
-
-def content_hash(folder: Path, markers: tuple[str, ...]) -> str:
-    """SHA-256 over (relative NFC path, file SHA-256) of every file; marker files left out.
-
-    The folder's own name is not part of it: the same scans re-sent under another name are
-    a duplicate.
-    """
-    digest = hashlib.sha256()
-    entries = []
-    for root, _dirs, files in os.walk(folder, followlinks=False):
-        for name in files:
-            path = Path(root) / name
-            rel = nfc(path.relative_to(folder).as_posix())
-            if rel in markers or path.is_symlink():
-                continue
-            entries.append((rel, sha256_file(path)))
-    for rel, file_hash in sorted(entries):
-        digest.update(f"{rel}\0{file_hash}\n".encode())
-    return digest.hexdigest()
-
-
-@dataclass
 class _Candidate:
-    path: Path
-    snapshot: Snapshot
-    since: float  # monotonic time of the last observed change
-    has_marker: bool = False
+    def __init__(self, path: Path, snap: Snapshot, since: float) -> None:
+        self.path = path
+        self.snapshot = snap
+        self.since = since  # monotonic time of the last observed change
+        self.has_marker = False
 
 
-def unique_destination(folder: Path, name: str) -> Path:
-    """``folder/name``, or ``name-2``, ``name-3``…: never rename onto something that exists
-    (a rename onto an empty folder would silently replace it)."""
-    candidate = folder / name
-    number = 1
-    while os.path.lexists(candidate) or os.path.lexists(
-        candidate.with_name(candidate.name + REASON_SUFFIX)
-    ):
-        number += 1
-        candidate = folder / f"{name}-{number}"
-    return candidate
+def _now() -> str:
+    return vn_now().isoformat(timespec="seconds")
 
 
 # --- the watcher --------------------------------------------------------------------------------
 class InboxWatcher:
-    """Watches one inbox; ``run(stop, abandon)`` until ``stop`` is set. See the module docstring."""
+    """Watches one inbox; ``run(stop, abandon)`` until ``stop`` is set. See the module docstring.
+
+    ``run`` raises ``DigitizeError`` when a person must act (its exit code: 54 wrong PIN, 51–53
+    certificate, 56 signer set-up, 63 trust, 16 another watcher holds the inbox)."""
 
     def __init__(
         self,
@@ -313,35 +192,28 @@ class InboxWatcher:
         settings: WatchSettings | None = None,
         *,
         on_event: WatchEventCallback | None = None,
-        signer: DigitiserSigner | None = None,
-        data_dir: Path | None = None,
-        trust_roots: tuple[Path, ...] | None = None,
+        station: StationOptions | None = None,
     ) -> None:
         self.profile = profile or load_profile()
-        self.settings = settings or self.profile.watch.model_copy(
-            update={"workers": self.profile.pipeline.workers}
-        )
+        self.settings = settings or self.profile.watch
         self.layout = check_watch_setup(Path(inbox), Path(out_dir), self.settings)
         self.on_event = on_event
-        self.data_dir = data_dir
-        self._trust_roots = trust_roots
+        self.station = station or StationOptions()
         self.journal = Journal(self.layout.journal)
-        self._given_signer = signer
-        self._signer: SerialSigner | None = None
+        self._store = JournalStore(self.journal)
+        self._signer: SerialSignerHandle | None = None
         self._pool: PagePool | None = None
-        self._done_hashes: dict[str, tuple[str, str]] = {}  # content hash → (dossier, dest)
+        self._ctx: JobContext | None = None
+        self._done_hashes: dict[str, tuple[str, str, str]] = {}  # hash → (dossier, dest, bundle)
         self._candidates: dict[str, _Candidate] = {}
         self._noticed: set[str] = set()
+        self._liveness = Liveness()
+        self._stop = threading.Event()
+        self._abandon = threading.Event()
+        self._identity_shown = False
         self.stats = {"done": 0, "quarantined": 0, "duplicate": 0, "recovered": 0}
 
-    @property
-    def roots(self) -> tuple[Path, ...]:
-        # Looked up each time: the demo trust root appears when the demo signer first opens.
-        if self._trust_roots is not None:
-            return self._trust_roots
-        return trust_roots_for(self.profile)
-
-    # -- events ---------------------------------------------------------------------------------
+    # -- events and state writes ----------------------------------------------------------------
     def _emit(self, kind: WatchEventKind, **fields: Any) -> None:
         if self.on_event is not None:
             self.on_event(WatchEvent(kind=kind, **fields))
@@ -351,83 +223,106 @@ class InboxWatcher:
             self._noticed.add(key)
             self._emit("notice", message=message)
 
+    def _record_quietly(self, event: str, **fields: Any) -> None:
+        """A journal record that is information only: a failed write is reported, not fatal
+        (the writes that decide something raise, and the watcher pauses)."""
+        try:
+            self.journal.append(event, **fields)
+        except OSError as exc:
+            self._notice_once(
+                f"journal:{exc.errno}", f"cannot write the journal: {exc.strerror or exc}"
+            )
+        except DigitizeError as exc:  # a journal replaced by a link: the next real write stops
+            self._notice_once("journal:unsafe", exc.one_line())
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self._abandon.is_set()
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` unless stopped; True when stopped."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._liveness.beat(TICK_GRACE_S)
+            self._stop.wait(min(0.2, left))
+        return True
+
     # -- main loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event, abandon: threading.Event | None = None) -> WatchStats:
-        abandon = abandon or threading.Event()
+        self._stop, self._abandon = stop, abandon or threading.Event()
         with self._locked():
-            self.journal.append(
-                "watch_started",
-                tool_version=__version__,
-                inbox=str(self.layout.inbox),
-                out=str(self.layout.out_dir),
+            lease = HostLease(
+                self.layout.state / LEASE_NAME,
+                heartbeat_s=self.settings.lease_heartbeat_s,
+                expiry_s=self.settings.lease_expiry_s,
+                on_error=lambda exc: self._emit(
+                    "notice", message=f"cannot refresh the lease: {exc.strerror or exc}"
+                ),
             )
-            self._emit(
-                "started",
-                message=f"watching {self.layout.inbox} → "
-                f"{self.layout.out_dir} ({'polling' if self.settings.poll else 'inotify'})",
-            )
+            lease.acquire()
+            self._liveness.start()
             try:
-                self._load_journal()
-                self._recover(stop, abandon)
-                self._full_scan()
-                last_scan = time.monotonic()
-                for changes in self._changes(stop):
-                    for name in changes:
-                        self._refresh(name)
-                    if time.monotonic() - last_scan >= self.settings.rescan_seconds:
-                        self._full_scan()
-                        last_scan = time.monotonic()
-                    for candidate in self._complete():
-                        if stop.is_set() or abandon.is_set():
-                            break
-                        self._take(candidate, stop, abandon)
-                    if stop.is_set() or abandon.is_set():
-                        break
+                self._record_quietly(
+                    "watch_started",
+                    tool_version=__version__,
+                    inbox=str(self.layout.inbox),
+                    out=str(self.layout.out_dir),
+                )
+                self._emit(
+                    "started",
+                    message=f"watching {self.layout.inbox} → "
+                    f"{self.layout.out_dir} ({'polling' if self.settings.poll else 'inotify'})",
+                )
+                if self._wait_until_ready(None):
+                    sd_notify("READY=1")
+                    self._load_journal()
+                    self._serve()
             finally:
+                self._liveness.stop()
                 self._close()
-                self.journal.append("watch_stopped", **self.stats)
+                self._record_quietly("watch_stopped", **self.stats)
                 self._emit("stopped", message=", ".join(f"{k} {v}" for k, v in self.stats.items()))
+                lease.release()
         return WatchStats(**self.stats)
 
-    def _changes(self, stop: threading.Event) -> Iterator[set[str]]:
-        """Top-level names that changed, at least once per tick (empty set on a quiet tick).
-
-        Only INBOX itself is watched (not recursively): inotify needs one watch per folder
-        and ``done/`` grows without bound; changes inside a dossier are caught by comparing
-        snapshots when its quiet period ends, events only make new arrivals show up at once.
-        """
-        import watchfiles
-
-        reserved = self.layout.reserved_names()
-        inbox = str(self.layout.inbox)
-
-        def interesting(_change: Any, path: str) -> bool:
-            rel = os.path.relpath(path, inbox)
-            top = rel.split(os.sep, 1)[0]
-            return top not in reserved and not top.startswith(".")
-
-        for changes in watchfiles.watch(
-            self.layout.inbox,
-            watch_filter=interesting,
-            debounce=self.settings.tick_ms,
-            step=min(50, self.settings.tick_ms),
-            stop_event=stop,
-            rust_timeout=self.settings.tick_ms,
-            yield_on_timeout=True,
-            force_polling=self.settings.poll,
-            poll_delay_ms=self.settings.poll_interval_ms,
-            recursive=False,
-            raise_interrupt=False,
-            ignore_permission_denied=True,
-        ):
-            yield {os.path.relpath(path, inbox).split(os.sep, 1)[0] for _c, path in changes}
-            if stop.is_set():
+    def _serve(self) -> None:
+        """Recover, then watch; a failed state write (disk full) pauses, then recovers again."""
+        while not self._stopping():
+            try:
+                self._recover()
+                self._watch()
                 return
+            except OSError as exc:
+                reason = f"cannot write the watcher's state: {exc.strerror or exc}"
+                if exc.filename:
+                    reason += f" ({exc.filename})"
+                if not self._wait_until_ready(reason):
+                    return
+
+    def _watch(self) -> None:
+        self._full_scan()
+        last_scan = time.monotonic()
+        for changes in inbox_changes(self.layout, self.settings, self._stop):
+            self._liveness.beat(TICK_GRACE_S)
+            for name in changes:
+                self._refresh(name)
+            if time.monotonic() - last_scan >= self.settings.rescan_seconds:
+                self._full_scan()
+                last_scan = time.monotonic()
+            for candidate in self._complete():
+                if self._stopping():
+                    break
+                self._take(candidate)
+            if self._stopping():
+                break
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        lock_path = self.layout.state / LOCK_NAME
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Opened without following links: a link planted as the lock must not make us
+        # truncate whatever file it points to.
+        fd = open_state_file(self.layout.state / LOCK_NAME, os.O_RDWR | os.O_CREAT)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -444,21 +339,112 @@ class InboxWatcher:
 
     def _close(self) -> None:
         if self._pool is not None:
-            self._pool.close()
+            if self._abandon.is_set():
+                self._pool.kill()
+            else:
+                self._pool.close()
             self._pool = None
         if self._signer is not None:
-            if self._given_signer is None:
-                self._signer.close()
+            self._signer.close()  # closes only a signer it opened itself
             self._signer = None
+        self._ctx = None
 
-    def _resources(self) -> tuple[DigitiserSigner, PagePool]:
-        """Signer and page pool are opened on first use (an idle watcher holds no token)."""
+    # -- the station: signer, storage, pauses ---------------------------------------------------
+    def _signer_handle(self) -> SerialSignerHandle:
         if self._signer is None:
-            inner = self._given_signer or open_signer(self.profile.sign, self.data_dir)
-            self._signer = SerialSigner(inner)
-        if self._pool is None:
-            self._pool = PagePool(self.settings.workers)
-        return self._signer, self._pool
+            given = self.station.signer
+            self._signer = (
+                SerialSignerHandle(signer=given)
+                if given is not None
+                else SerialSignerHandle(
+                    lambda: open_signer(self.profile.sign, self.station.data_dir)
+                )
+            )
+        return self._signer
+
+    def _check_station(self) -> None:
+        """Raise unless the station can sign and write: the signer opens and passes its checks
+        (certificate, revocation, time-stamp service), and OUT and the state folder take a
+        test write."""
+        identity = self._signer_handle().open().check()
+        if not self._identity_shown:
+            self._identity_shown = True
+            self._emit("notice", message=f"signing as {identity.full_name}")
+        for folder in (self.layout.state, self.layout.processing):
+            ensure_state_dir(folder)  # a folder someone removed meanwhile is made again
+        self.layout.out_dir.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
+        check_storage((self.layout.out_dir, self.layout.state, self.layout.processing))
+
+    def _wait_until_ready(self, reason: str | None) -> bool:
+        """Check the station (after waiting first when ``reason`` says why it failed) until it
+        can work; True when it can, False when stopped meanwhile. A fault that needs a person
+        is raised (the watcher stops with its exit code)."""
+        backoff = Backoff(self.settings.retry_backoff_s, self.settings.retry_backoff_max_s)
+        paused = reason is not None
+        while not self._stopping():
+            if reason is not None:
+                wait = backoff.next()
+                self._emit(
+                    "paused",
+                    message=f"retry later: {reason}; no new dossier is taken; the station "
+                    f"is checked again in {wait:.0f} s",
+                )
+                self._record_quietly("paused", reason=reason, next_check_s=wait)
+                sd_notify(f"STATUS=paused, retry later: {reason[:200]}")
+                if self._sleep(wait):
+                    return False
+            try:
+                self._check_station()
+            except DigitizeError as exc:
+                kind, retryable = classify(exc)
+                if kind != "station_fault" or not retryable:
+                    self._record_quietly(
+                        "halted", exit_code=int(exc.exit_code), error=exc.one_line()
+                    )
+                    raise
+                reason, paused = exc.one_line(), True
+                continue
+            except OSError as exc:
+                reason, paused = f"cannot write: {exc.strerror or exc} ({exc.filename})", True
+                continue
+            if paused:
+                self._emit("resumed", message="the station works again; taking dossiers")
+                self._record_quietly("resumed")
+            sd_notify("STATUS=watching")
+            return True
+        return False
+
+    def _context(self) -> JobContext:
+        """The job context, made once (the signer is already open: ``_check_station``)."""
+        if self._ctx is None:
+            pages = self.station.pages
+            if pages is None:
+                if self._pool is None:
+                    self._pool = PagePool(self.profile.pipeline.workers)
+                pages = self._pool
+            grace = (
+                max(self.profile.ingest.isolated_timeout_s, self.profile.pipeline.page_timeout_s)
+                + 600.0
+            )
+
+            def on_event(job: DossierJob, event: Event) -> None:
+                self._liveness.beat(grace)
+                self._emit("progress", dossier=job.name, event=event)
+
+            self._ctx = JobContext(
+                profile=self.profile,
+                pages=pages,
+                store=self._store,
+                signer=self._signer_handle(),
+                trust_roots=self.station.trust_roots,
+                verify_existing=self.settings.verify,
+                verify_new=self.settings.verify,
+                abandon=self._abandon,
+                on_event=on_event,
+                data_dir=self.station.data_dir,
+            )
+            self._liveness.beat(grace)
+        return self._ctx
 
     # -- scanning -------------------------------------------------------------------------------
     def _is_dossier_name(self, name: str) -> bool:
@@ -494,7 +480,7 @@ class InboxWatcher:
         snap = snapshot(path) if not path.is_symlink() else (("", "link", 0, 0),)
         known = self._candidates.get(name)
         if known is None or known.snapshot != snap:
-            self._candidates[name] = _Candidate(path=path, snapshot=snap, since=now)
+            self._candidates[name] = _Candidate(path, snap, now)
 
     def _complete(self) -> list[_Candidate]:
         """Candidates that are complete now, in natural order (re-snapshotted to be sure)."""
@@ -519,79 +505,96 @@ class InboxWatcher:
             if snap != candidate.snapshot:
                 candidate.snapshot, candidate.since = snap, now
                 continue
-            if not any(kind == "file" for _rel, kind, _size, _mtime in snap):
+            if not any(kind in ("file", "other") for _rel, kind, _size, _mtime in snap):
                 self._notice_once(f"empty:{name}:{snap}", f"waiting: {nfc(name)} holds no file")
                 continue
             ready.append(candidate)
         return ready
 
     # -- journal --------------------------------------------------------------------------------
+    def _records(self) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+        """(dossier name → its last claim id, claim id → its ``finished`` record), from the
+        records that fit; the others are reported once and ignored."""
+        claims: dict[str, str] = {}
+        finished: dict[str, dict[str, Any]] = {}
+        for number, record in enumerate(read_journal(self.layout.journal), 1):
+            event = record.get("event")
+            if event == "claimed" and valid_claim(record):
+                claims[record["dossier"]] = record["claim"]
+            elif event == "finished" and (record.get("claim") or record.get("status")):
+                problem = valid_finished(record, self.layout)
+                if problem is not None:
+                    self._notice_once(
+                        f"record:{number}",
+                        f"ignored journal record {number} ({problem}): it does not fit this "
+                        "inbox's folders",
+                    )
+                    continue
+                finished[record["claim"]] = record
+        return claims, finished
+
     def _load_journal(self) -> None:
-        records = read_journal(self.layout.journal)
-        for record in records:
-            if (
-                record.get("event") == "finished"
-                and record.get("status") == "done"
-                and record.get("content_sha256")
-            ):
+        _claims, finished = self._records()
+        for record in finished.values():
+            if record["status"] == "done" and record.get("content_sha256"):
                 self._done_hashes[record["content_sha256"]] = (
-                    record.get("dossier", ""),
-                    record.get("destination", ""),
+                    nfc(record["dossier"]),
+                    record["destination"],
+                    record.get("bundle") or "",
                 )
         # reason.json files lost to a crash between the move and the write
-        for record in records:
-            if record.get("event") != "finished" or record.get("status") not in (
-                "quarantined",
-                "duplicate",
-            ):
+        for record in finished.values():
+            if record["status"] == "done":
                 continue
-            destination = Path(record.get("destination", ""))
+            destination = Path(record["destination"])
             reason = destination.with_name(destination.name + REASON_SUFFIX)
-            if destination.name and os.path.lexists(destination) and not reason.exists():
-                self._write_reason(reason, record.get("reason", {}))
-
-    def _last_claim(self, name: str) -> dict[str, Any] | None:
-        claim = None
-        finished: dict[str, dict[str, Any]] = {}
-        for record in read_journal(self.layout.journal):
-            if record.get("event") == "claimed" and record.get("dossier") == name:
-                claim = record
-            elif record.get("event") == "finished" and record.get("claim"):
-                finished[record["claim"]] = record
-        if claim is None:
-            return None
-        return {"claim": claim["claim"], "finished": finished.get(claim["claim"])}
+            if os.path.lexists(destination) and not os.path.lexists(reason):
+                self._write_reason(reason, record.get("reason") or {})
 
     # -- recovery -------------------------------------------------------------------------------
-    def _recover(self, stop: threading.Event, abandon: threading.Event) -> None:
-        leftovers = sorted(os.listdir(self.layout.processing), key=natural_key)
-        for name in leftovers:
-            if stop.is_set() or abandon.is_set():
-                return
+    def _recover(self) -> None:
+        """What a previous process (or a pause) left in ``processing/``: poison pills are
+        quarantined and recorded outcomes moved BEFORE anything is run again."""
+        claims, finished = self._records()
+        resume: list[tuple[Path, str, str]] = []
+        for name in sorted(os.listdir(self.layout.processing), key=natural_key):
             path = self.layout.processing / name
-            info = self._last_claim(name)
-            claim_id = info["claim"] if info else f"recovered-{uuid.uuid4().hex[:8]}"
-            if info and info["finished"] is not None:
-                record = info["finished"]
-                self._move(
-                    path,
-                    record["status"],
-                    name,
-                    claim_id,
-                    record.get("reason", {}),
-                    recorded=record,
-                )
+            claim_id = claims.get(name)
+            if claim_id is not None and claim_id in finished:
+                record = finished[claim_id]
+                self._move(path, record["status"], name, claim_id, record.get("reason") or {},
+                           recorded=record)
                 self.stats["recovered"] += 1
                 continue
+            claim_id = claim_id or f"recovered-{uuid.uuid4().hex[:8]}"
+            crashed = self._store.attempts(claim_id).unfinished
+            if crashed >= self.settings.crash_limit:
+                self._quarantine_poison(path, name, claim_id, crashed)
+                continue
+            resume.append((path, name, claim_id))
+        for path, name, claim_id in resume:
+            if self._stopping():
+                return
             self._emit(
                 "notice",
                 dossier=nfc(name),
                 message="resuming a dossier left in processing by a previous run",
             )
-            self._process_claimed(path, name, claim_id, stop, abandon, recovering=True)
+            self._process_claimed(path, name, claim_id, recovering=True)
+
+    def _quarantine_poison(self, path: Path, name: str, claim_id: str, crashed: int) -> None:
+        error = DossierCrashedError(
+            f"the watcher stopped {crashed} times while working on this dossier (killed, out "
+            "of memory or a crash) and never finished it: quarantined, not tried again",
+            path=nfc(name),
+            hint="look for a hostile or huge file; to retry, move it back into the inbox",
+        )
+        reason = reason_for_error(error)
+        reason["attempts"] = crashed
+        self._finish(path, name, claim_id, "quarantined", reason)
 
     # -- taking one dossier ---------------------------------------------------------------------
-    def _take(self, candidate: _Candidate, stop: threading.Event, abandon: threading.Event) -> None:
+    def _take(self, candidate: _Candidate) -> None:
         name = candidate.path.name
         self._candidates.pop(name, None)
         claimed = self.layout.processing / name
@@ -614,6 +617,8 @@ class InboxWatcher:
         except FileNotFoundError:
             return  # the station took it back
         except OSError as exc:
+            if exc.errno in STORAGE_ERRNOS:
+                raise
             self._notice_once(f"claim:{name}", f"{nfc(name)}: cannot claim: {exc.strerror}")
             return
         fsync_path(self.layout.processing)
@@ -625,38 +630,48 @@ class InboxWatcher:
             else "quiet period over"
         )
         self._emit("taken", dossier=nfc(name), message=why)
-        self._process_claimed(claimed, name, claim_id, stop, abandon)
+        self._process_claimed(claimed, name, claim_id)
 
-    def _process_claimed(
-        self,
-        path: Path,
-        name: str,
-        claim_id: str,
-        stop: threading.Event,
-        abandon: threading.Event,
-        *,
-        recovering: bool = False,
-    ) -> None:
-        # A symbolic link as the dossier itself, or links leaving it: never followed.
-        error: DigitizeError
+    def _refused(self, path: Path, name: str, claim_id: str) -> bool:
+        """Quarantine a dossier that must not be read (a link, links leaving it); True if so."""
+        error: DigitizeError | None = None
         if path.is_symlink() or not path.is_dir():
             error = UnsafePathError(
                 "the dossier is a symbolic link (or not a folder); it was not followed",
                 path=nfc(name),
             )
-            self._finish(path, name, claim_id, "quarantined", self._error_reason(error))
-            return
-        links = unsafe_links(path)
-        if links:
+        elif links := unsafe_links(path):
             error = UnsafePathError(
                 f"symbolic link leads outside the dossier: {links[0]}", path=nfc(name)
             )
-            self._finish(path, name, claim_id, "quarantined", self._error_reason(error))
-            return
-        digest = content_hash(path, self.settings.markers)
+        if error is None:
+            return False
+        self._finish(path, name, claim_id, "quarantined", reason_for_error(error))
+        return True
+
+    def _duplicate_of(self, digest: str) -> tuple[str, str, str] | None:
+        """The dossier done before with this content, while its bundle is still in OUT."""
         original = self._done_hashes.get(digest)
+        if original is None or not original[2]:
+            return None
+        return original if (self.layout.out_dir / original[2]).is_dir() else None
+
+    def _process_claimed(
+        self, path: Path, name: str, claim_id: str, *, recovering: bool = False
+    ) -> None:
+        if self._refused(path, name, claim_id):
+            return
+        try:
+            digest = content_hash(path, self.settings.markers)
+        except OSError as exc:
+            if exc.errno in STORAGE_ERRNOS:
+                raise
+            error = InputError(f"a file cannot be read: {exc.strerror}", path=nfc(name))
+            self._finish(path, name, claim_id, "quarantined", reason_for_error(error))
+            return
+        original = self._duplicate_of(digest)
         if original is not None:
-            reason: dict[str, Any] = {
+            reason = {
                 "status": "duplicate",
                 "original": original[0],
                 "original_path": original[1],
@@ -667,169 +682,82 @@ class InboxWatcher:
             }
             self._finish(path, name, claim_id, "duplicate", reason, content_sha256=digest)
             return
-        try:
-            bundle = expected_bundle_name(path)
-        except DigitizeError as exc:
-            self._finish(
-                path, name, claim_id, "quarantined", self._error_reason(exc), content_sha256=digest
-            )
-            return
-        final = self.layout.out_dir / bundle
-        if os.path.lexists(final):
-            existing = check_existing_bundle(final, path, self.roots, verify=self.settings.verify)
-            if existing.ok:
-                self.stats["recovered"] += int(recovering)
-                self._finish(
-                    path,
-                    name,
-                    claim_id,
-                    "done",
-                    {"message": "bundle already written and verified"},
-                    content_sha256=digest,
-                    bundle=bundle,
-                )
+        job = DossierJob(
+            job_id=claim_id,
+            source=path,
+            out_dir=self.layout.out_dir,
+            name=nfc(name),
+            content_sha256=digest,
+            tags={"claim": claim_id},
+        )
+        station_failures = 0
+        while True:
+            outcome = run_job(job, self._context())
+            if outcome.kind == "abandoned":
+                self._emit("notice", dossier=nfc(name), message="abandoned; redone on restart")
                 return
-            taken = OutputError(existing.reason, path=final)
-            reason = self._error_reason(taken)
-            reason["exit_code"] = existing.exit_code or int(ExitCode.OUTPUT)
-            self._finish(
-                path, name, claim_id, "quarantined", reason, content_sha256=digest, bundle=bundle
-            )
+            if retry_later(outcome):
+                station_failures += 1
+                if station_failures < self.settings.station_retry_limit:
+                    self._record_quietly(
+                        "deferred", claim=claim_id, dossier=name, exit_code=outcome.exit_code,
+                        error=outcome.error,
+                    )
+                    if not self._wait_until_ready(outcome.error):
+                        return  # stopped: it stays claimed and is resumed at the next start
+                    continue
+            elif needs_person(outcome):
+                self._record_quietly(
+                    "held", claim=claim_id, dossier=name, exit_code=outcome.exit_code,
+                    error=outcome.error,
+                )
+                raise error_for_code(
+                    outcome.exit_code,
+                    f"{outcome.error} — the dossier stays in {self.layout.processing} and is "
+                    "taken again at the next start",
+                )
+            elif outcome.kind == "station_fault" and (
+                self._store.attempts(claim_id).started < self.settings.crash_limit
+            ):
+                self._emit("notice", dossier=nfc(name), message=f"trying again: {outcome.error}")
+                continue
+            self._conclude(path, name, claim_id, outcome, digest, recovering=recovering,
+                           station_failures=station_failures)
             return
-        self._run(path, name, claim_id, digest, bundle, abandon)
 
-    def _run(
+    def _conclude(
         self,
         path: Path,
         name: str,
         claim_id: str,
+        outcome: JobOutcome,
         digest: str,
-        bundle: str,
-        abandon: threading.Event,
+        *,
+        recovering: bool,
+        station_failures: int,
     ) -> None:
-        signer, pool = self._resources()
-        executor = pool.executor
-
-        def on_event(event: Event) -> None:
-            if abandon.is_set() and event.kind != "bundle_written":
-                raise AbandonedError("abandoned on request", path=name)
-            self._emit("progress", dossier=nfc(name), event=event)
-
-        self.journal.append("started", claim=claim_id, dossier=name, bundle=bundle)
-        started = time.monotonic()
-        try:
-            result = run_dossier(
-                path,
-                self.layout.out_dir,
-                profile=self.profile,
-                signer=signer,
-                on_event=on_event,
-                executor=executor,
-                data_dir=self.data_dir,
-            )
-        except AbandonedError:
-            self.journal.append("abandoned", claim=claim_id, dossier=name)
-            self._emit("notice", dossier=nfc(name), message="abandoned; redone on restart")
-            return
-        except (BrokenProcessPool, PageWorkerDiedError):
-            pool.replace_broken(executor)
-            if abandon.is_set():
-                self.journal.append("abandoned", claim=claim_id, dossier=name)
-                return
-            error = DigitizeError("a page worker died (out of memory or killed)", path=nfc(name))
-            self._finish(
-                path,
-                name,
-                claim_id,
-                "quarantined",
-                self._error_reason(error),
-                content_sha256=digest,
-                bundle=bundle,
-            )
-            return
-        except DigitizeError as exc:
-            self._finish(
-                path,
-                name,
-                claim_id,
-                "quarantined",
-                self._error_reason(exc),
-                content_sha256=digest,
-                bundle=bundle,
-            )
-            return
-        except Exception as exc:  # noqa: BLE001 - a bug must not stop the station
-            text = " ".join(str(exc).split())
-            error = DigitizeError(f"internal error: {type(exc).__name__}: {text}", path=nfc(name))
-            self._finish(
-                path,
-                name,
-                claim_id,
-                "quarantined",
-                self._error_reason(error),
-                content_sha256=digest,
-                bundle=bundle,
-            )
-            return
-        if self.settings.verify:
-            from digitize.verify import verify_bundle
-
-            report = verify_bundle(result.bundle_path, self.roots, lang="en")
-            if not report.ok:
-                # Never leave an unverifiable bundle under a final name for a quarantined input.
-                aside = self.layout.out_dir / f".rejected-{bundle}-{uuid.uuid4().hex[:8]}"
-                os.rename(result.bundle_path, aside)
-                first = report.failures[0]
-                reason = self._error_reason(
-                    DigitizeError(
-                        f"the new bundle fails verification: {first.name}: {first.message}",
-                        path=nfc(name),
-                    )
+        if outcome.kind == "done":
+            done = "bundle written and verified" if self.settings.verify else "bundle written"
+            reason: dict[str, Any] = {
+                "message": done,
+                "pages": outcome.pages,
+                "seconds": outcome.seconds,
+            }
+        elif outcome.kind == "skipped":
+            self.stats["recovered"] += int(recovering)
+            reason = {"message": "bundle already written (from exactly these inputs) and verified"}
+        else:
+            reason = reason_for_outcome(outcome)
+            if station_failures:
+                reason["message"] += (
+                    f" (failed {station_failures} times this way although the station's own "
+                    "check passed in between: taken to be the dossier's fault)"
                 )
-                reason["exit_code"] = report.exit_code
-                reason["rejected_bundle"] = str(aside)
-                self._finish(
-                    path,
-                    name,
-                    claim_id,
-                    "quarantined",
-                    reason,
-                    content_sha256=digest,
-                    bundle=bundle,
-                )
-                return
-        self._finish(
-            path,
-            name,
-            claim_id,
-            "done",
-            {
-                "message": "bundle written and verified",
-                "pages": result.pages,
-                "seconds": round(time.monotonic() - started, 2),
-            },
-            content_sha256=digest,
-            bundle=bundle,
-        )
+        status: Outcome = "done" if outcome.kind in ("done", "skipped") else "quarantined"
+        self._finish(path, name, claim_id, status, reason, content_sha256=digest,
+                     bundle=outcome.bundle or "")
 
     # -- outcomes -------------------------------------------------------------------------------
-    def _error_reason(self, error: DigitizeError) -> dict[str, Any]:
-        return {
-            "status": "quarantined",
-            "error": type(error).__name__,
-            "exit_code": int(error.exit_code),
-            "message": error.one_line(),
-            "time": _now(),
-            "tool_version": __version__,
-        }
-
-    def _destination_folder(self, outcome: Outcome) -> Path:
-        return {
-            "done": self.layout.done,
-            "quarantined": self.layout.quarantine,
-            "duplicate": self.layout.duplicate,
-        }[outcome]
-
     def _finish(
         self,
         path: Path,
@@ -841,7 +769,7 @@ class InboxWatcher:
         content_sha256: str = "",
         bundle: str = "",
     ) -> None:
-        destination = unique_destination(self._destination_folder(outcome), name)
+        destination = unique_destination(self.layout.folder_of(outcome), name)
         reason = {"dossier": nfc(name), **reason}
         if bundle:
             reason.setdefault("bundle", str(self.layout.out_dir / bundle))
@@ -856,7 +784,7 @@ class InboxWatcher:
             bundle=bundle,
         )
         if outcome == "done" and content_sha256:
-            self._done_hashes[content_sha256] = (nfc(name), str(destination))
+            self._done_hashes[content_sha256] = (nfc(name), str(destination), bundle)
         self._move(path, outcome, name, claim_id, reason, recorded=record)
 
     def _move(
@@ -871,10 +799,12 @@ class InboxWatcher:
     ) -> None:
         destination = Path(recorded.get("destination") or "")
         if not destination.name or os.path.lexists(destination):
-            destination = unique_destination(self._destination_folder(outcome), name)
+            destination = unique_destination(self.layout.folder_of(outcome), name)
         try:
             os.rename(path, destination)
         except OSError as exc:
+            if exc.errno in STORAGE_ERRNOS:
+                raise
             self._emit(
                 "notice",
                 dossier=nfc(name),
@@ -886,7 +816,7 @@ class InboxWatcher:
         fsync_path(path.parent)
         if outcome != "done":
             self._write_reason(destination.with_name(destination.name + REASON_SUFFIX), reason)
-        self.journal.append(
+        self._record_quietly(
             "moved", claim=claim_id, dossier=name, status=outcome, destination=str(destination)
         )
         self.stats[outcome] += 1
@@ -900,13 +830,14 @@ class InboxWatcher:
             message=str(reason.get("message", "")),
         )
 
-    @staticmethod
-    def _write_reason(target: Path, reason: dict[str, Any]) -> None:
-        write_atomic(target, (json.dumps(reason, ensure_ascii=False, indent=2) + "\n").encode())
-
-
-def _now() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
+    def _write_reason(self, target: Path, reason: dict[str, Any]) -> None:
+        data = (json.dumps(reason, ensure_ascii=False, indent=2) + "\n").encode()
+        try:
+            write_state_file(target, data)
+        except OSError as exc:  # the journal holds it; re-written at the next start
+            self._notice_once(
+                f"reason:{target}", f"cannot write {target.name}: {exc.strerror or exc}"
+            )
 
 
 def watch_inbox(
@@ -918,10 +849,10 @@ def watch_inbox(
     stop: threading.Event,
     abandon: threading.Event | None = None,
     on_event: WatchEventCallback | None = None,
-    data_dir: Path | None = None,
+    station: StationOptions | None = None,
 ) -> WatchStats:
     """Watch ``inbox`` until ``stop`` is set (see ``InboxWatcher``)."""
-    watcher = InboxWatcher(inbox, out_dir, profile, settings, on_event=on_event, data_dir=data_dir)
+    watcher = InboxWatcher(inbox, out_dir, profile, settings, on_event=on_event, station=station)
     return watcher.run(stop, abandon)
 
 
@@ -933,6 +864,7 @@ __all__ = [
     "WatchStats",
     "check_watch_setup",
     "content_hash",
+    "error_for_code",
     "installation_dirs",
     "snapshot",
     "unique_destination",

@@ -6,6 +6,12 @@ They look like counter scans of Vietnamese paperwork: A4 pages at 200–300 dpi,
 a little noise and blur, a red seal, a signature scribble, pages skewed by a few degrees, one
 page fed upside down, one multi-page CCITT G4 TIFF and one image-only "scan to PDF" file.
 The text is written for these samples (no personal data); names are invented.
+
+A third dossier holds citizens' papers for the Art. 9 data (TT 01/2023): a birth-registration
+form filled in by hand (blue ink on the dotted lines, in a handwriting-like font when Debian has
+one covering Vietnamese, else Noto Sans Italic), a birth certificate and a photocopy of a chip ID
+card with its machine-readable zone. The ID numbers are made up (older layout, valid check
+digits) and belong to nobody.
 """
 
 from __future__ import annotations
@@ -234,6 +240,154 @@ HEADER_QD = {
 SIGN_QD = {"title": ["TM. ỦY BAN NHÂN DÂN", "CHỦ TỊCH"], "name": "Lê Văn Thành"}
 
 
+# --- citizens' papers ---------------------------------------------------------------------
+HAND_CANDIDATES = (
+    Path("/usr/share/fonts/truetype/dkg-handwriting/DkgHandwriting.ttf"),
+    Path("/usr/share/fonts/opentype/dancingscript/DancingScript-Regular.otf"),
+    Path("/usr/share/fonts/opentype/comic-neue/ComicNeue-Regular.otf"),
+)
+VIETNAMESE = "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹĐ"
+MOTHER_ID = "025196004321"  # Phú Thọ, female born in 1996 (made up)
+CHILD_ID = "025225001234"  # Phú Thọ, male born in 2025 (made up)
+
+
+def hand_font() -> Path:
+    """A handwriting-like font that covers Vietnamese, else Noto Sans Italic."""
+    from fontTools.ttLib import TTFont
+
+    for candidate in HAND_CANDIDATES:
+        if candidate.is_file():
+            cmap = TTFont(str(candidate)).getBestCmap()
+            if all(ord(ch) in cmap for ch in VIETNAMESE):
+                return candidate
+    return FONT_DIR.parent / "noto" / "NotoSans-Italic.ttf"
+
+
+def paper_page(title: str, rows: list[list[tuple[str, str]]], dpi: int, seed: int,
+               hand: bool = False, closing: tuple[str, ...] = (),
+               gray: bool = False) -> Image.Image:
+    """A form or certificate: motto, title, "label: value" rows (values by hand on dotted
+    lines, or typed), closing block on the right."""
+    rng = random.Random(seed)
+    w, h = (round(mm / 25.4 * dpi) for mm in A4_MM)
+    tint = (rng.randint(242, 250), rng.randint(238, 246), rng.randint(226, 236))
+    page = Image.new("RGB", (w, h), tint)
+    draw = ImageDraw.Draw(page)
+    mm = dpi / 25.4
+    body, bold = font(SERIF, 12.5, dpi), font(SERIF_BOLD, 12.5, dpi)
+    ink = font(hand_font(), 13.5, dpi)
+    line_h = int(body.size * 1.8)
+    y = int(18 * mm)
+    draw.text((w // 2, y), "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", font=bold, fill="black",
+              anchor="mt")
+    draw.text((w // 2, y + line_h), "Độc lập - Tự do - Hạnh phúc", font=bold, fill="black",
+              anchor="mt")
+    y += 3 * line_h
+    draw.text((w // 2, y), title, font=font(SERIF_BOLD, 15, dpi), fill="black", anchor="mt")
+    y += 2 * line_h
+    left = int(25 * mm)
+    for pairs in rows:
+        x = left
+        for label, value in pairs:
+            shown = f"{label}: " if value else label
+            draw.text((x, y), shown, font=body, fill="black")
+            x += int(draw.textlength(shown, font=body))
+            if hand and value:
+                end = x + int(draw.textlength(value, font=ink)) + int(10 * mm)
+                dot = x
+                while dot < end:
+                    draw.text((dot, y), ".", font=body, fill="black")
+                    dot += int(draw.textlength(" . ", font=body))
+                blue = (20 + rng.randint(0, 20), 40 + rng.randint(0, 20), 150 + rng.randint(0, 30))
+                draw.text((x + int(2 * mm), y - int(0.8 * mm) + rng.randint(-3, 3)), value,
+                          font=ink, fill=blue)
+                x = end + int(4 * mm)
+            elif value:
+                draw.text((x, y), value, font=body, fill="black")
+                x += int(draw.textlength(value + "    ", font=body))
+        y += line_h
+    y += line_h
+    for i, text in enumerate(closing):
+        fnt = bold if text.isupper() else body
+        draw.text((int(145 * mm), y + i * line_h * (3 if i == len(closing) - 1 else 1)), text,
+                  font=fnt, fill="black", anchor="mt")
+    page = page.filter(ImageFilter.GaussianBlur(0.5))
+    return page.convert("L").convert("RGB") if gray else page
+
+
+def icao_check(data: str) -> str:
+    total = 0
+    for i, ch in enumerate(data):
+        value = int(ch) if ch.isdigit() else (ord(ch) - 55 if ch.isalpha() else 0)
+        total += value * (7, 3, 1)[i % 3]
+    return str(total % 10)
+
+
+def card_mrz(personal_id: str, birth: str, sex: str, expiry: str, name: str) -> list[str]:
+    document = personal_id[3:]
+    line1 = f"IDVNM{document}{icao_check(document)}{personal_id}<<".ljust(30, "<")
+    line2 = f"{birth}{icao_check(birth)}{sex}{expiry}{icao_check(expiry)}VNM".ljust(29, "<")
+    line2 += icao_check(line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29])
+    return [line1, line2, name.upper().replace(" ", "<<", 1).replace(" ", "<").ljust(30, "<")]
+
+
+def make_papers_dossier() -> None:
+    """Dossier 3: citizens' papers for a birth registration (Art. 9 demo)."""
+    d3 = HERE / "ho-so-dang-ky-khai-sinh"
+    shutil.rmtree(d3, ignore_errors=True)
+    form = paper_page("TỜ KHAI ĐĂNG KÝ KHAI SINH", [
+        [("Kính gửi", "Ủy ban nhân dân xã Tam Dương")],
+        [("Họ, chữ đệm, tên người yêu cầu", "Phạm Thị Lan")],
+        [("Giấy tờ tùy thân", f"CCCD số {MOTHER_ID}")],
+        [("Quan hệ với người được khai sinh", "Mẹ")],
+        [("Đề nghị cơ quan đăng ký khai sinh cho người dưới đây:", "")],  # printed
+        [("Họ, chữ đệm, tên", "Nguyễn Minh Khôi")],
+        [("Ngày, tháng, năm sinh", "02/10/2025")],
+        [("Giới tính", "Nam"), ("Dân tộc", "Kinh")],
+        [("Nơi sinh", "Bệnh viện Đa khoa tỉnh Phú Thọ")],
+        [("Họ, chữ đệm, tên người mẹ", "Phạm Thị Lan")],
+        [("Họ, chữ đệm, tên người cha", "Nguyễn Văn Hùng")],
+        [("Làm tại", "Tam Dương, ngày 06 tháng 10 năm 2025")],
+    ], 200, 11, hand=True, closing=("Người yêu cầu", "Phạm Thị Lan"))
+    certificate = paper_page("GIẤY KHAI SINH", [
+        [("Số", "112"), ("Quyển số", "01/2025")],
+        [("Họ, chữ đệm, tên", "NGUYỄN MINH KHÔI")],
+        [("Ngày, tháng, năm sinh", "02/10/2025")],
+        [("Giới tính", "Nam"), ("Dân tộc", "Kinh"), ("Quốc tịch", "Việt Nam")],
+        [("Nơi sinh", "Bệnh viện Đa khoa tỉnh Phú Thọ")],
+        [("Số định danh cá nhân", CHILD_ID)],
+        [("Họ, chữ đệm, tên người mẹ", "PHẠM THỊ LAN")],
+        [("Họ, chữ đệm, tên người cha", "NGUYỄN VĂN HÙNG")],
+        [("Nơi đăng ký khai sinh", "Ủy ban nhân dân xã Tam Dương")],
+        [("Ngày, tháng, năm đăng ký", "08/10/2025")],
+    ], 200, 12, closing=("NGƯỜI KÝ GIẤY KHAI SINH", "Lê Văn Thành"))
+    card = paper_page("CĂN CƯỚC CÔNG DÂN", [
+        [("Số / No.", MOTHER_ID)],
+        [("Họ và tên / Full name", "PHẠM THỊ LAN")],
+        [("Ngày sinh / Date of birth", "14/07/1996")],
+        [("Giới tính / Sex", "Nữ"), ("Quốc tịch / Nationality", "Việt Nam")],
+        [("Quê quán / Place of origin", "Tam Dương, Phú Thọ")],
+        [("Có giá trị đến / Date of expiry", "14/07/2036")],
+        [("Ngày, tháng, năm / Date, month, year", "20/03/2022")],
+        [("CỤC TRƯỞNG CỤC CẢNH SÁT QUẢN LÝ HÀNH CHÍNH VỀ TRẬT TỰ XÃ HỘI", "")],
+        *[[(line, "")] for line in card_mrz(MOTHER_ID, "960714", "F", "360714", "PHAM THI LAN")],
+    ], 200, 13, gray=True)
+    for folder, image, turn in (("1-to-khai", form, 0.8), ("2-giay-khai-sinh", certificate, -1.2),
+                                ("3-can-cuoc", card, 1.5)):
+        (d3 / folder).mkdir(parents=True)
+        save_jpeg(skew(image, turn), d3 / folder / "p1.jpg", 200, quality=75)
+    (d3 / "dossier.yaml").write_text(
+        "# Written by the counter clerk at intake (R4): what was handed in.\n"
+        "procedure_code: 1.001193.000.00.00.H62\n"
+        "components:\n"
+        "  - path: 1-to-khai\n    name: Tờ khai đăng ký khai sinh\n"
+        "    paper_type: to_khai_khai_sinh\n"
+        "  - path: 2-giay-khai-sinh\n    name: Giấy khai sinh (bản chính)\n"
+        "  - path: 3-can-cuoc\n    name: Căn cước công dân của mẹ (bản sao)\n",
+        encoding="utf-8",
+    )
+
+
 def main() -> None:
     # Dossier 1: code from the one-stop system, dossier.yaml, three components.
     d1 = HERE / "000.00.12.H62-251125-0001"
@@ -281,6 +435,7 @@ def main() -> None:
     (d2 / "2-quyet-dinh").mkdir()
     save_jpeg(skew(qd[0], -1.4), d2 / "2-quyet-dinh" / "p1.jpg", 200)
     save_jpeg(qd[1], d2 / "2-quyet-dinh" / "p2.jpg", 200)
+    make_papers_dossier()
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ PKGS=(tesseract-ocr tesseract-ocr-vie tesseract-ocr-script-viet qpdf poppler-uti
       fonts-noto-core fontconfig jbig2dec python3 python3-venv python3-pip ca-certificates)
 if [ "$MODE" = "--test" ]; then
   # Tests: SoftHSM2 + OpenSC (PKCS#11 token), certutil for pdfsig's NSS trust store,
-  # a JDK + JAXB runtime to compile and run the veraPDF driver.
+  # a JDK + JAXB runtime to compile and run the veraPDF driver, Chromium and its WebDriver
+  # for the review page's browser tests, Redis for the hub's tests.
   PKGS+=(softhsm2 opensc libnss3-tools openssl default-jdk-headless libjaxb-java
-         libjaxb-api-java libactivation-java)
+         libjaxb-api-java libactivation-java chromium chromium-driver redis-server)
 fi
 
 missing=()

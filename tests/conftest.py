@@ -1,4 +1,12 @@
-"""Shared fixtures: paths to the shared corpus, an isolated data dir, one real sample bundle."""
+"""Shared fixtures: paths to the shared evaluation data (or its vendored subset), an isolated
+data dir, one real sample bundle.
+
+The shared data sets (``corpus``, ``real-scans``) live in ``../shared/`` beside the repository,
+or under ``$DIGITIZE_SHARED``. A clone without them still passes: ``shared_dir`` falls back to
+the byte-identical subset in ``tests/data/`` (same layout), and ``shared_item`` skips the test,
+with a one-line reason, when an item is in neither. ``DIGITIZE_REQUIRE_SHARED=1`` (CI) makes a
+missing shared set a failure instead, so CI never passes on the subset by accident.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +20,45 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 SAMPLE_DOSSIER = SAMPLES / "000.00.12.H62-251125-0001"
 SAMPLE_DOSSIER_2 = SAMPLES / "ho-so-cap-ban-sao"
+VENDORED = REPO / "tests" / "data"
+SHARED_SETS = ("corpus", "real-scans")
 
 
-def shared_dir(name: str) -> Path:
-    """``../shared/<name>`` beside the repository (or $DIGITIZE_SHARED/<name>)."""
-    base = Path(os.environ.get("DIGITIZE_SHARED", REPO.parent / "shared"))
-    path = base / name
-    if not path.is_dir():
-        pytest.fail(f"{path} is missing: the tests need the shared {name} beside the repo "
-                    "(set DIGITIZE_SHARED to its parent folder)")
+def shared_root() -> Path:
+    """``$DIGITIZE_SHARED``, else ``../shared`` beside the repository."""
+    return Path(os.environ.get("DIGITIZE_SHARED") or REPO.parent / "shared")
+
+
+def _missing(what: str) -> None:
+    reason = f"{what} (set DIGITIZE_SHARED to the folder holding {', '.join(SHARED_SETS)})"
+    if os.environ.get("DIGITIZE_REQUIRE_SHARED") == "1":
+        pytest.fail(f"DIGITIZE_REQUIRE_SHARED=1: {reason}")
+    pytest.skip(reason)
+
+
+def shared_dir(name: str, *, complete: bool = False) -> Path:
+    """The shared data set ``name``: ``../shared/<name>`` when present, else (unless the test
+    needs the ``complete`` set) the vendored subset ``tests/data/<name>``; otherwise the test
+    is skipped (failed under ``DIGITIZE_REQUIRE_SHARED=1``)."""
+    if name not in SHARED_SETS:
+        raise ValueError(f"unknown shared data set {name!r}")
+    full = shared_root() / name
+    if full.is_dir():
+        return full
+    if not complete and (VENDORED / name).is_dir():
+        return VENDORED / name
+    _missing(f"needs the complete shared {name}, not found at {full}" if complete
+             else f"shared {name} not found at {full}")  # fmt: skip
+    raise AssertionError("unreachable")  # pytest.skip/fail raise
+
+
+def shared_item(name: str, relative: str) -> Path:
+    """One file or folder of a shared data set, from ``../shared`` or the vendored subset;
+    skipped (one line) when neither has it."""
+    base = shared_dir(name)
+    path = base / relative
+    if not path.exists():
+        _missing(f"{name}/{relative} not found in {base}")
     return path
 
 

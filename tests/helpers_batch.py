@@ -12,9 +12,14 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from digitize.jobs import REJECTED_PREFIX
+from digitize.models import DigitiserIdentity, SignatureRecord
+from digitize.sign import BBoxPt, DigitiserSigner
 
 FONT = Path("/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf")
 A6_200DPI = (827, 583)  # landscape A6 (148 × 105 mm) at 200 dpi: small and fast to OCR
@@ -103,3 +108,39 @@ def run_cli(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+class ManifestSignedOverOtherBytes(DigitiserSigner):
+    """A real signer (it wraps one) whose manifest signature covers other bytes than the
+    manifest it is given, as a faulty signing service's might: every bundle it helps write is
+    complete but fails verification (manifest signature, exit 62)."""
+
+    def __init__(self, inner: DigitiserSigner) -> None:
+        self.inner = inner
+
+    @property
+    def identity(self) -> DigitiserIdentity:
+        return self.inner.identity
+
+    def sign_pdf(
+        self,
+        in_path: Path,
+        out_path: Path,
+        *,
+        scan_time: datetime,
+        text_boxes_pt: tuple[BBoxPt, ...] = (),
+    ) -> SignatureRecord:
+        return self.inner.sign_pdf(
+            in_path, out_path, scan_time=scan_time, text_boxes_pt=text_boxes_pt
+        )
+
+    def sign_detached(self, data: bytes) -> bytes:
+        return self.inner.sign_detached(data + b"\n")
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def rejected_bundles(out_dir: Path, bundle: str) -> list[Path]:
+    """Bundles of ``bundle`` the job layer moved aside because they failed verification."""
+    return sorted(out_dir.glob(f"{REJECTED_PREFIX}{bundle}-*"))

@@ -1,11 +1,13 @@
-"""Batch runs (issue 9): summary files, resume, exit codes, no dossier processed twice.
+"""Batch runs: summary files, resume, exit codes, no dossier processed twice.
 
 Covers: ``digitize.batch.batch_run`` and the ``digitize batch`` command — summary.json/csv
-content, exit code 90 when some dossiers fail, resume that skips verified bundles and reports
-(never overwrites) a bundle that fails verification, two inputs with one bundle name, refusal
-of overlapping input/output folders (exit 16), and an interrupted batch (SIGKILL, then SIGINT)
-that ends, after a re-run, with every bundle verified and the journal proving that no dossier
-finished twice. Every bundle is a real end-to-end run (R17–R19 signature, R31 names, R32
+content (cells safe from spreadsheet formulas), exit code 90 when some dossiers fail, resume
+that skips verified bundles and reports (never overwrites) a bundle that fails verification,
+a new bundle that fails verification moved aside (the job layer's one policy, shared with
+watch), two inputs with one bundle name, refusal of overlapping input/output folders (exit 16),
+folder names printed literally on the console, the one page-workers setting, and an
+interrupted batch (SIGKILL, then SIGINT) that ends, after a re-run, with every bundle verified
+and the journal proving that no dossier finished twice. Every bundle is a real end-to-end run (R17–R19 signature, R31 names, R32
 manifest signature) on tiny one-page dossiers from ``helpers_batch``.
 """
 
@@ -22,17 +24,16 @@ from pathlib import Path
 
 import pytest
 
-from digitize.batch import (
-    JOURNAL_FILE,
-    BatchSettings,
-    batch_run,
-    read_journal,
-)
-from digitize.errors import ExitCode
+from digitize.batch import JOURNAL_FILE, BatchRow, batch_run, write_summary
+from digitize.errors import ConfigError, ExitCode
+from digitize.jobs import StationOptions, read_journal
 from digitize.profiles import load_profile
+from digitize.sign import open_signer
 from digitize.verify import verify_bundle
 from tests.helpers_batch import (
+    ManifestSignedOverOtherBytes,
     cli_command,
+    rejected_bundles,
     run_cli,
     write_corrupt_dossier,
     write_tiny_dossier,
@@ -82,7 +83,7 @@ def test_batch_summary_exit_code_and_resume(tmp_path: Path) -> None:
     assert "trung-a" in by_name["trung-b"].error
     assert not (out / "hs-3-hong").exists()  # no bundle for a failed dossier
     for name in ("hs-1", "hs-2", "hs-10", "TRUNG-MA"):
-        assert verify_bundle(out / name).ok, name
+        assert verify_bundle(out / name, allow_demo=True).ok, name
 
     data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert data["counts"] == {"ok": 4, "skipped": 0, "failed": 2, "not_run": 0}
@@ -127,13 +128,14 @@ def test_resume_refuses_bundle_made_from_other_scans(tmp_path: Path) -> None:
     """A verifying bundle of the same name but made from different scans is not 'done'."""
     in_dir, out = tmp_path / "in", tmp_path / "out"
     write_tiny_dossier(in_dir, "hs-1", 1)
-    assert batch_run(in_dir, out, PROFILE, settings=BatchSettings(workers=1)).exit_code == 0
+    one_worker = load_profile(None, {"pipeline": {"workers": 1}})
+    assert batch_run(in_dir, out, one_worker).exit_code == 0
     (in_dir / "hs-1" / "c1" / "p01.jpg").write_bytes(
         (in_dir / "hs-1" / "c1" / "p01.jpg").read_bytes() + b"\0"
     )  # a re-scan, same name
-    again = batch_run(in_dir, out, PROFILE, settings=BatchSettings(workers=1))
+    again = batch_run(in_dir, out, one_worker)
     assert again.rows[0].status == "failed"
-    assert "different c1/p01.jpg" in again.rows[0].error
+    assert "c1/p01.jpg changed" in again.rows[0].error
 
 
 @pytest.mark.parametrize("layout", ["out_inside_in", "in_inside_out", "same"])
@@ -217,7 +219,7 @@ def test_interrupted_batch_resumes_without_processing_twice(tmp_path: Path) -> N
     }
     skipped = Counter(r["dossier"] for r in records if r["event"] == "skipped")
     for name in names:
-        assert verify_bundle(out / name).ok, name
+        assert verify_bundle(out / name, allow_demo=True).ok, name
         # The journal's proof: each dossier finished with a bundle exactly once, and a
         # dossier finished in one run was skipped (never started) in the runs after it.
         assert finished_ok[name] <= 1, f"{name} finished twice"
@@ -239,3 +241,70 @@ def test_interrupted_batch_resumes_without_processing_twice(tmp_path: Path) -> N
         f"{len(finished2)}, run3 ok {summary['counts']['ok']} skipped "
         f"{summary['counts']['skipped']}; every dossier finished once"
     )
+
+
+def test_new_bundle_that_fails_verification_is_moved_aside(tmp_path: Path) -> None:
+    """One policy with watch: a new bundle that does not verify (here its manifest signature
+    covers other bytes, R32) never stays under its final name; the dossier is failed, the
+    bundle kept aside for a person, and a re-run with a sound signer makes the bundle."""
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    write_tiny_dossier(in_dir, "hs-1", 1)
+    inner = open_signer(PROFILE.sign)
+    try:
+        result = batch_run(
+            in_dir, out, PROFILE, station=StationOptions(signer=ManifestSignedOverOtherBytes(inner))
+        )
+    finally:
+        inner.close()
+    row = result.rows[0]
+    assert (row.status, row.exit_code) == ("failed", ExitCode.VERIFY_SIGNATURE)
+    assert "fails verification" in row.error
+    assert not (out / "hs-1").exists()
+    rejected = rejected_bundles(out, "hs-1")
+    assert len(rejected) == 1 and (rejected[0] / "manifest.json").is_file()
+    finished = [r for r in read_journal(out / JOURNAL_FILE) if r["event"] == "finished"]
+    assert finished[-1]["rejected_bundle"] == str(rejected[0])
+
+    again = batch_run(in_dir, out, PROFILE)
+    assert again.rows[0].status == "ok" and verify_bundle(out / "hs-1", allow_demo=True).ok
+    assert rejected_bundles(out, "hs-1") == rejected  # kept for a person, not reused
+
+
+def test_summary_csv_cells_cannot_run_as_formulas(tmp_path: Path) -> None:
+    """A folder name or an error starting with = + - @ opens in a spreadsheet as text."""
+    rows = [
+        BatchRow(dossier="=HYPERLINK(\"http://x\")", status="failed", error="-1+2", exit_code=12),
+        BatchRow(dossier="hs-1", status="ok", pages=3, flags=("demo_signer",)),
+    ]
+    write_summary(tmp_path, {"run": "r"}, rows)
+    with open(tmp_path / "summary.csv", encoding="utf-8-sig", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert table[0]["dossier"] == "'=HYPERLINK(\"http://x\")" and table[0]["error"] == "'-1+2"
+    assert (table[1]["dossier"], table[1]["pages"], table[1]["flags"]) == ("hs-1", "3", "demo_signer")
+    data = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert data["dossiers"][0]["dossier"] == "=HYPERLINK(\"http://x\")"  # JSON keeps the name
+
+
+def test_console_shows_folder_names_as_they_are(tmp_path: Path) -> None:
+    """A folder name with rich markup and a terminal escape is printed literally, escaped:
+    it can neither restyle the table nor send control sequences to the terminal."""
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    name = "hs-[bold]x\x1b[31m"
+    write_tiny_dossier(in_dir, name, 1)
+    proc = run_cli(["batch", str(in_dir), str(out), "--workers", "1"])
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout
+    assert "hs-[bold]x\\x1b[31m" in proc.stdout
+
+
+def test_a_profile_still_setting_batch_workers_is_pointed_to_pipeline_workers(
+    tmp_path: Path,
+) -> None:
+    """Page workers are one setting (pipeline.workers); the old batch/watch copies, which were
+    ignored, are refused with a pointer instead of being ignored silently."""
+    office = tmp_path / "office.yaml"
+    office.write_text("batch:\n  workers: 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_profile(office)
+    assert "batch.workers" in info.value.one_line()
+    assert "pipeline.workers" in info.value.one_line()

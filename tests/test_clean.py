@@ -38,7 +38,7 @@ from digitize.clean import (
     estimate_skew,
     rotate_orientation,
 )
-from tests.conftest import shared_dir
+from tests.conftest import shared_item
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
@@ -260,9 +260,7 @@ REAL_PAGES = ["dev-d01/c1/p01", "dev-d04/c1/p01", "dev-d04/c3/p02", "dev-d01/c3/
 
 
 def _corpus_page(name: str) -> tuple[np.ndarray, float, dict]:
-    gt = shared_dir("corpus") / f"{name}.json"
-    if not gt.exists():
-        pytest.fail(f"corpus page {gt} missing")
+    gt = shared_item("corpus", f"{name}.json")
     truth = json.loads(gt.read_text(encoding="utf-8"))
     image = truth["image"]
     with Image.open(gt.parent / image["file"]) as im:

@@ -15,7 +15,9 @@ from digitize.util import sha256_file
 from tests.conftest import SAMPLE_DOSSIER_2
 
 DIGITIZE = [sys.executable, "-m", "digitize"]
-COMMANDS = ["run", "verify", "profile", "exit-codes", "ingest", "deskew", "ocr", "package", "sign"]
+COMMANDS = ["run", "verify", "profile", "exit-codes", "ingest", "deskew", "ocr", "package", "sign",
+            "batch", "watch", "report", "review", "stats", "purge", "worker", "submit",
+            "jobs", "finish"]
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -28,6 +30,15 @@ def test_every_command_has_help(command: str) -> None:
     done = _run(command, "--help")
     assert done.returncode == 0, done.stderr
     assert "Usage:" in done.stdout
+
+
+def test_the_command_list_is_the_one_tested() -> None:
+    """A new command gets its help checked too: the top-level list is exactly COMMANDS."""
+    done = _run("--help")
+    assert done.returncode == 0, done.stderr
+    shown = {line.split()[0] for line in done.stdout.split("Commands:", 1)[1].splitlines()
+             if line.startswith("  ") and not line.startswith("   ")}
+    assert shown == set(COMMANDS)
 
 
 @pytest.mark.slow
@@ -46,8 +57,9 @@ def test_run_sample_prints_demo_warning_and_bundle_path(tmp_path: Path) -> None:
     again = _run("run", str(SAMPLE_DOSSIER_2), "--out", str(tmp_path / "out"))
     assert again.returncode == int(ExitCode.OUTPUT)
     assert "already exists" in again.stderr
-    verified = _run("verify", str(bundle), "--lang", "en")
-    assert verified.returncode == 0, verified.stdout
+    verified = _run("verify", str(bundle), "--lang", "en", "--allow-demo")
+    # a demo bundle is B-B with no revocation data: valid, revocation not checked (66)
+    assert verified.returncode == int(ExitCode.VERIFY_REVOCATION_UNKNOWN), verified.stdout
 
 
 def test_corrupt_scan_gives_one_line_and_its_exit_code(tmp_path: Path) -> None:

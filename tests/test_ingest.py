@@ -13,7 +13,6 @@ synthetic corpus against its ground truth; real scans r01, r04, r11.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import unicodedata
@@ -48,6 +47,7 @@ from digitize.ingest import (
     read_page_encoded,
 )
 from digitize.models import ColourMode, PageVariant, SourceEncoding
+from tests.conftest import shared_dir, shared_item
 from tests.helpers_images import (
     PdfImage,
     a4_px,
@@ -73,23 +73,7 @@ W300, H300 = a4_px(300)
 
 
 def _corpus_root() -> Path:
-    here = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-    if here.is_dir():
-        return here
-    env = os.environ.get("DIGITIZE_CORPUS")
-    if env and Path(env).is_dir():
-        return Path(env)
-    pytest.fail(f"corpus not found at {here} nor in $DIGITIZE_CORPUS: the ingest test needs it")
-
-
-def real_scans_dir() -> Path:
-    here = Path(__file__).resolve().parents[2] / "shared" / "real-scans"
-    if here.is_dir():
-        return here
-    env = os.environ.get("DIGITIZE_REAL_SCANS")
-    if env and Path(env).is_dir():
-        return Path(env)
-    pytest.fail(f"real scans not found at {here} nor in $DIGITIZE_REAL_SCANS")
+    return shared_dir("corpus", complete=True)
 
 
 def flag_codes(page) -> set[str]:
@@ -107,8 +91,16 @@ def colour200() -> np.ndarray:
 
 
 # --- formats ---------------------------------------------------------------------------------
+def _without_exif(data: bytes) -> bytes:
+    """The JPEG minus its one APP1 (EXIF) segment, located by hand: what pass-through keeps."""
+    start = data.index(b"\xff\xe1")
+    length = int.from_bytes(data[start + 2 : start + 4], "big")
+    return data[:start] + data[start + 2 + length :]
+
+
 def test_jpeg_colour_dpi_exif_and_passthrough(tmp_path: Path, colour200: np.ndarray) -> None:
-    """R10/R11/R21: JFIF dpi, colour, EXIF capture time; the JPEG file bytes pass through."""
+    """R10/R11/R21: JFIF dpi, colour, EXIF capture time; the JPEG data passes through, its EXIF
+    block (capture metadata) is not carried into the PDF."""
     path = save_jpeg(tmp_path / "scan.jpg", colour200, dpi=200, exif_datetime="2025:03:19 09:15:02")
     dossier = ingest_dossier(path)
     (component,) = dossier.components
@@ -123,7 +115,7 @@ def test_jpeg_colour_dpi_exif_and_passthrough(tmp_path: Path, colour200: np.ndar
     assert component.sources[0].sha256 == sha256_file(path)
     encoded = read_page_encoded(page)
     assert encoded is not None and encoded.filter == "DCTDecode"
-    assert encoded.data == path.read_bytes()
+    assert encoded.data == _without_exif(path.read_bytes()) and encoded.passthrough
     assert (encoded.width, encoded.height, encoded.colour_mode) == (W200, H200, ColourMode.RGB)
     pixels = load_page_pixels(page)
     assert pixels.shape == (H200, W200, 3) and pixels.dtype == np.uint8
@@ -265,8 +257,10 @@ def test_pdf_flate_gray_page(tmp_path: Path, pages200) -> None:
     assert np.array_equal(load_page_pixels(page), pages200[0])
 
 
-def test_pdf_jbig2_with_globals_passthrough(tmp_path: Path) -> None:
-    """JBIG2 page image with JBIG2Globals: decoded exactly; stream and globals bytes kept."""
+def test_pdf_jbig2_with_globals_is_reencoded(tmp_path: Path) -> None:
+    """JBIG2 page image with JBIG2Globals: decoded exactly, but never copied raw into the
+    signed PDF (a JBIG2 payload aimed at viewers' decoders would be laundered): read_page_encoded
+    gives None and the page is re-encoded losslessly as G4 from the decoded pixels."""
     if shutil.which("jbig2dec") is None:
         pytest.fail("jbig2dec (Debian package jbig2dec) is needed to decode JBIG2 scans")
     original = bilevel(text_page(W200, H200, seed=9))
@@ -275,16 +269,20 @@ def test_pdf_jbig2_with_globals_passthrough(tmp_path: Path) -> None:
     page = ingest_dossier(write_scan_pdf(tmp_path / "jb.pdf", [spec])).components[0].pages[0]
     assert page.encoding == SourceEncoding.JBIG2 and page.qa.colour_mode == ColourMode.BILEVEL
     assert np.array_equal(load_page_pixels(page), original)
-    encoded = read_page_encoded(page)
-    assert encoded is not None and encoded.filter == "JBIG2Decode"
-    assert encoded.data == stream and encoded.jbig2_globals == globals_
+    assert read_page_encoded(page) is None
+    from digitize.pdfa import encode_pixels
+    from digitize.settings import PdfaSettings
+
+    again = encode_pixels(load_page_pixels(page), page.qa.colour_mode, PdfaSettings())
+    assert again.filter == "CCITTFaxDecode" and not again.passthrough
+    assert stream not in again.data
 
 
 def test_pdf_jbig2_from_real_scan() -> None:
     """JBIG2 page images (r13, bilevel 200 ppi) decode; it is a signed PDF, so rescan mode."""
     if shutil.which("jbig2dec") is None:
         pytest.fail("jbig2dec (Debian package jbig2dec) is needed to decode JBIG2 scans")
-    path = next((real_scans_dir() / "r13").glob("*.pdf"))
+    path = next(shared_item("real-scans", "r13").glob("*.pdf"))
     dossier = ingest_dossier(path, IngestSettings(pdf_with_text="rescan"))
     pages = dossier.components[0].pages
     assert len(pages) == 4
@@ -759,7 +757,7 @@ def test_corpus_matches_ground_truth() -> None:
 
 def _real(name: str) -> Path:
     return next(
-        p for p in (real_scans_dir() / name).iterdir() if p.suffix.lower() in (".pdf", ".jpg")
+        p for p in shared_item("real-scans", name).iterdir() if p.suffix.lower() in (".pdf", ".jpg")
     )
 
 

@@ -1,6 +1,7 @@
 """Fuzzing ingest with mutated scans (issue 3, hostile input; R8).
 
-Valid JPEG, PNG, G4/LZW TIFF and image-only PDF files are truncated, bit-flipped, spliced and
+Valid JPEG, PNG, BMP, G4/LZW TIFF, BigTIFF and image-only PDF files (DCT + CCITT pages, a
+JBIG2 page with globals, a JPX page, a Flate page) are truncated, bit-flipped, spliced and
 overwritten by hypothesis; every result goes through ``ingest_dossier``, ``load_page_pixels``
 and ``read_page_encoded``. Only ``DigitizeError`` subclasses may escape (never a raw PIL,
 pikepdf, OSError, struct or zlib exception), each example finishes within the deadline (no
@@ -10,26 +11,38 @@ hang), and the mutated input file is never modified.
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from digitize.errors import DigitizeError
 from digitize.ingest import IngestSettings, ingest_dossier, load_page_pixels, read_page_encoded
 from tests.helpers_images import (
     PdfImage,
+    bilevel,
     g4_bytes,
+    jbig2_mmr,
     jpeg_bytes,
+    save_bmp,
     save_jpeg,
     save_png,
     save_tiff,
     text_page,
     write_scan_pdf,
 )
+
+# Pillow warns (and carries on) about damaged TIFF tags: expected on mutated input.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Tag data larger than file:UserWarning"),
+]
 
 W, H = 350, 495  # A4-shaped, small: keeps each example fast
 SETTINGS = IngestSettings(min_dpi=100, allow_grayscale=True, max_pixels=20_000_000)
@@ -41,7 +54,36 @@ def _seeds() -> dict[str, tuple[str, bytes]]:
         gray = text_page(W, H, seed=1)
         colour = text_page(W, H, seed=2, colour=True, seal=True)
         g4, photometric = g4_bytes(gray, d)
+        jbig2, jbig2_globals = jbig2_mmr(bilevel(gray), d)
+        jpx = io.BytesIO()
+        Image.fromarray(colour).save(jpx, "JPEG2000", irreversible=False)
+        big = io.BytesIO()
+        Image.fromarray(gray).save(big, "TIFF", big_tiff=True, dpi=(300, 300))
         return {
+            "bmp": (".bmp", save_bmp(d / "a.bmp", colour, dpi=300).read_bytes()),
+            "bigtiff": (".tif", big.getvalue()),
+            "pdf_jbig2": (
+                ".pdf",
+                write_scan_pdf(
+                    d / "j.pdf",
+                    [PdfImage(jbig2, "/JBIG2Decode", W, H, 300, "/DeviceGray", 1, {},
+                              jbig2_globals)],
+                ).read_bytes(),
+            ),
+            "pdf_jpx": (
+                ".pdf",
+                write_scan_pdf(
+                    d / "x.pdf", [PdfImage(jpx.getvalue(), "/JPXDecode", W, H, 300)]
+                ).read_bytes(),
+            ),
+            "pdf_flate": (
+                ".pdf",
+                write_scan_pdf(
+                    d / "f.pdf",
+                    [PdfImage(zlib.compress(gray.tobytes()), "/FlateDecode", W, H, 300,
+                              "/DeviceGray")],
+                ).read_bytes(),
+            ),
             "jpeg": (".jpg", save_jpeg(d / "a.jpg", colour, dpi=300).read_bytes()),
             "png": (".png", save_png(d / "a.png", gray, dpi=300).read_bytes()),
             "tiff_g4": (
@@ -151,3 +193,8 @@ test_fuzz_png = _fuzz("png")
 test_fuzz_tiff_g4 = _fuzz("tiff_g4")
 test_fuzz_tiff_lzw = _fuzz("tiff_lzw")
 test_fuzz_pdf = _fuzz("pdf")
+test_fuzz_bmp = _fuzz("bmp")
+test_fuzz_bigtiff = _fuzz("bigtiff")
+test_fuzz_pdf_jbig2 = _fuzz("pdf_jbig2")
+test_fuzz_pdf_jpx = _fuzz("pdf_jpx")
+test_fuzz_pdf_flate = _fuzz("pdf_flate")

@@ -51,6 +51,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory, vn_pki: PkiServices) -> dic
         out["manifest.p7s"].write_bytes(signer.sign_detached(b'{"dossier": "H62-0001"}'))
     finally:
         signer.close()
+    os.environ["DIGITIZE_PKCS12_PASSWORD"] = PFX_PASSWORD  # read once per open, then removed
     signer = open_signer(_settings(vn_pki, "hoa", PadesLevel.B_LTA))
     try:
         out["B-LTA"] = d / "blta.pdf"
@@ -58,6 +59,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory, vn_pki: PkiServices) -> dic
     finally:
         signer.close()
     # a revoked signer, signed without the pre-signing check (as an attacker or old tool would)
+    os.environ["DIGITIZE_PKCS12_PASSWORD"] = PFX_PASSWORD
     signer = open_signer(_settings(vn_pki, "nam", PadesLevel.B_B, check_revocation=False))
     try:
         out["revoked"] = d / "revoked.pdf"

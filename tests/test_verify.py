@@ -13,7 +13,12 @@ from click.testing import CliRunner
 
 from digitize.cli.main import main
 from digitize.errors import ExitCode
-from digitize.verify import verify_bundle
+from digitize.verify import verify_bundle as _verify_bundle
+
+
+def verify_bundle(path: Path) -> object:
+    # The sample bundles are signed with the test run's DEMO identity: accepted on request.
+    return _verify_bundle(path, allow_demo=True)
 
 
 def _pdfs(bundle: Path) -> list[Path]:
@@ -29,7 +34,8 @@ def _flip(path: Path, offset: int) -> None:
 def test_fresh_bundle_verifies(bundle_copy: Path) -> None:
     report = verify_bundle(bundle_copy)
     assert report.ok, [c.message for c in report.failures]
-    assert report.exit_code == 0
+    # every check passed; the DEMO certificate names no OCSP/CRL: revocation not checked (66)
+    assert report.exit_code == ExitCode.VERIFY_REVOCATION_UNKNOWN and not report.revocation_checked
     names = {c.name.split(":")[0] for c in report.checks}
     assert {"manifest", "hash", "manifest_signature", "pages", "pdfa", "signature"} <= names
 
@@ -134,10 +140,14 @@ def test_cli_verify_exit_codes(bundle_copy: Path) -> None:
     from digitize.cli import commands_pipeline  # noqa: F401
 
     runner = CliRunner()
-    ok = runner.invoke(main, ["verify", str(bundle_copy), "--lang", "en"])
-    assert ok.exit_code == 0, ok.output
-    assert "VALID" in ok.output
+    refused = runner.invoke(main, ["verify", str(bundle_copy), "--lang", "en"])
+    assert refused.exit_code == int(ExitCode.VERIFY_TRUST), refused.output
+    assert "--allow-demo" in refused.output and "INVALID" in refused.output
+    ok = runner.invoke(main, ["verify", str(bundle_copy), "--lang", "en", "--allow-demo"])
+    assert ok.exit_code == int(ExitCode.VERIFY_REVOCATION_UNKNOWN), ok.output
+    assert "VALID EXCEPT REVOCATION: NOT CHECKED" in ok.output
+    assert "\nWARN signature:" in ok.output and "\nPASS hash:" in ok.output
     _flip(_pdfs(bundle_copy)[0], 100)
-    bad = runner.invoke(main, ["verify", str(bundle_copy), "--json"])
+    bad = runner.invoke(main, ["verify", str(bundle_copy), "--json", "--allow-demo"])
     assert bad.exit_code == int(ExitCode.VERIFY_HASH)
     assert json.loads(bad.output)["ok"] is False

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -26,10 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from digitize.batch import Journal, read_journal
 from digitize.errors import ExitCode
+from digitize.jobs import Journal, StationOptions, read_journal
 from digitize.pipeline import run_dossier
 from digitize.profiles import load_profile
+from digitize.sign import open_signer
 from digitize.verify import verify_bundle
 from digitize.watch import (
     InboxWatcher,
@@ -38,8 +40,10 @@ from digitize.watch import (
     installation_dirs,
 )
 from tests.helpers_batch import (
+    ManifestSignedOverOtherBytes,
     cli_command,
     page_jpeg,
+    rejected_bundles,
     run_cli,
     write_corrupt_dossier,
     write_slowly,
@@ -47,9 +51,7 @@ from tests.helpers_batch import (
 )
 
 PROFILE = load_profile(None, {"pipeline": {"workers": 2}})
-FAST = WatchSettings(
-    quiet_seconds=1.5, marker_settle_seconds=0.3, tick_ms=200, rescan_seconds=2, workers=2
-)
+FAST = WatchSettings(quiet_seconds=1.5, marker_settle_seconds=0.3, tick_ms=200, rescan_seconds=2)
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -74,9 +76,17 @@ def _entries(folder: Path) -> set[str]:
 class _Running:
     """An in-process watcher on a thread, stopped (and joined) on exit."""
 
-    def __init__(self, inbox: Path, out: Path, settings: WatchSettings = FAST) -> None:
+    def __init__(
+        self,
+        inbox: Path,
+        out: Path,
+        settings: WatchSettings = FAST,
+        station: StationOptions | None = None,
+    ) -> None:
         self.events: list = []
-        self.watcher = InboxWatcher(inbox, out, PROFILE, settings, on_event=self.events.append)
+        self.watcher = InboxWatcher(
+            inbox, out, PROFILE, settings, on_event=self.events.append, station=station
+        )
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -184,7 +194,7 @@ def test_watch_outcomes_reasons_and_untouched_inputs(tmp_path: Path) -> None:
     ]
 
     for name in ("hs-1", "hs-2-marker", "hs-6-slow"):
-        assert verify_bundle(out / name).ok, name
+        assert verify_bundle(out / name, allow_demo=True).ok, name
     for name in ("hs-3-hong", "hs-4-link", "hs-5-inner-link", "hs-1-again"):
         assert not (out / name).exists(), f"bundle for {name}"
 
@@ -214,6 +224,45 @@ def test_watch_outcomes_reasons_and_untouched_inputs(tmp_path: Path) -> None:
     assert content_hash(inbox / "quarantine" / "hs-3-hong", ()) == hashes["hs-3-hong"]
     assert (inbox / "quarantine" / "hs-4-link").is_symlink()
     assert (outside / "secret.jpg").read_bytes() == page_jpeg(77)
+
+
+def test_new_bundle_that_fails_verification_is_quarantined_and_moved_aside(
+    tmp_path: Path,
+) -> None:
+    """One policy with batch: a new bundle that does not verify (its manifest signature
+    covers other bytes, R32) is moved aside, never left under its final name; the input goes
+    to quarantine/ and reason.json says what failed, whose fault it is, and where the bundle
+    went."""
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    inner = open_signer(PROFILE.sign)
+    station = StationOptions(signer=ManifestSignedOverOtherBytes(inner))
+    try:
+        with _Running(inbox, out, station=station):
+            write_tiny_dossier(inbox, "hs-1", 1, marker=True)
+            _wait_for(lambda: _entries(inbox / "quarantine") == {"hs-1"}, 60, "quarantine")
+    finally:
+        inner.close()
+    reason = json.loads((inbox / "quarantine" / "hs-1.reason.json").read_text("utf-8"))
+    assert reason["exit_code"] == ExitCode.VERIFY_SIGNATURE
+    assert reason["kind"] == "bug" and reason["retryable"] is False
+    assert "fails verification" in reason["message"]
+    assert not (out / "hs-1").exists()
+    assert [str(p) for p in rejected_bundles(out, "hs-1")] == [reason["rejected_bundle"]]
+    assert _entries(inbox / "done") == set()
+
+
+def test_log_lines_show_vietnam_time_and_escape_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The watch log is read by the person at the counter: Vietnam time in the Vietnamese
+    form, and a folder name cannot forge a second line."""
+    from digitize.cli.commands_batch import _log
+
+    _log("taken hs-1\nFAKE done hs-2 (marker found)")
+    line = capsys.readouterr().out
+    assert line.count("\n") == 1
+    assert re.match(r"\d{2}:\d{2}:\d{2} ngày \d{2}/\d{2}/\d{4} taken hs-1\\nFAKE", line), line
 
 
 # --- recovery ------------------------------------------------------------------------------------
@@ -261,7 +310,7 @@ def test_restart_finishes_what_a_killed_watcher_left(tmp_path: Path) -> None:
     assert started["hs-a"] == 1  # only the killed run's: the bundle was not made again
     assert (out / "hs-a" / "manifest.json").stat().st_mtime_ns == bundle_mtime
     assert started["hs-b"] == 1
-    assert verify_bundle(out / "hs-b").ok
+    assert verify_bundle(out / "hs-b", allow_demo=True).ok
     assert not (out / ".hs-b.partial-999999-deadbeef").exists()
     assert any(r["event"] == "watch_started" for r in records)  # written after the torn line
 
@@ -422,31 +471,43 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
         "exactly the done dossiers have a bundle"
     )
     assert not [p for p in out.iterdir() if ".partial-" in p.name or ".work-" in p.name]
+    records = read_journal(inbox / ".digitize" / "journal.jsonl")
+    # Two SIGKILLs can land in the same dossier (the second while it is resumed): the
+    # poison-pill rule then quarantines it (106) — only when the journal shows two attempts
+    # of its claim that never ended.
+    crashed = set()
     for name in names:
         place = where[name][0]
         reason_file = places[place] / f"{name}.reason.json"
         if place == "done":
-            assert verify_bundle(out / name).ok, name
+            assert verify_bundle(out / name, allow_demo=True).ok, name
             assert not reason_file.exists()
-        else:
-            reason = json.loads(reason_file.read_text(encoding="utf-8"))
-            assert reason["tool_version"] and reason["time"], name
+            continue
+        reason = json.loads(reason_file.read_text(encoding="utf-8"))
+        assert reason["tool_version"] and reason["time"], name
+        if reason.get("exit_code") == ExitCode.DOSSIER_CRASHED:
+            claims = {r["claim"] for r in records if r["event"] == "claimed" and r["dossier"] == name}
+            started = sum(1 for r in records if r["event"] == "started" and r.get("claim") in claims)
+            ended = sum(1 for r in records if r["event"] == "ended" and r.get("claim") in claims)
+            assert started - ended >= 2, (name, started, ended)
+            crashed.add(name)
+            continue
         if kinds[name] == "corrupt":
             assert place == "quarantine", name
             assert reason["exit_code"] in (ExitCode.TRUNCATED_FILE, ExitCode.CORRUPT_FILE)
         if place == "duplicate":
             assert where[reason["original"]] == ["done"], name
             assert content[reason["original"]] == content[name]
+    assert len(crashed) <= kills // 2
     # each distinct good content is done exactly once; its copies are duplicates
     by_content: dict[int, list[str]] = {}
     for name in names:
-        if kinds[name] != "corrupt":
+        if kinds[name] != "corrupt" and name not in crashed:
             by_content.setdefault(content[name], []).append(where[name][0])
     for number, outcomes in by_content.items():
         assert outcomes.count("done") == 1, (number, outcomes)
         assert outcomes.count("duplicate") == len(outcomes) - 1, (number, outcomes)
 
-    records = read_journal(inbox / ".digitize" / "journal.jsonl")
     finished_done = Counter(
         r["dossier"] for r in records if r["event"] == "finished" and r["status"] == "done"
     )
