@@ -1,7 +1,10 @@
-"""Pages of ../shared/corpus (and the real scans) as the scanner delivered them, for benches.
+"""Pages of ../shared/corpus, ../shared/corpus-harsh (and the real scans) as the scanner
+delivered them, for benches.
 
 Loaded here with Pillow/pikepdf rather than through ``digitize.ingest``, so that a stage bench
-measures that stage on its own.
+measures that stage on its own. The scan quality of a page (``clean`` / ``normal`` / ``harsh``)
+comes from its ground truth (``degradation.profile``); it is used to group scores only, never
+passed to the code under test.
 """
 
 from __future__ import annotations
@@ -16,7 +19,18 @@ from PIL import Image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus"
+CORPUS_HARSH = SHARED / "corpus-harsh"
 REAL_SCANS = SHARED / "real-scans"
+QUALITIES = ("clean", "normal", "harsh")
+
+
+def require(path: Path) -> Path:
+    """Stop with one clear line when the shared data the benches read is not beside the repo."""
+    if not path.exists():
+        raise SystemExit(
+            f"bench data not found: {path} (the benches need ../shared beside the repo)"
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -39,15 +53,21 @@ class BenchPage:
     def profile(self) -> str:
         return self.truth["degradation"]["profile"]
 
+    @property
+    def component(self) -> str:
+        """``corpus/dossier/component``: the scan job the page belongs to."""
+        return self.name.rsplit("/", 1)[0]
+
 
 def corpus_pages(root: Path = CORPUS) -> list[BenchPage]:
+    """Every page of one corpus, in dossier / component / page order."""
     pages = []
-    for gt in sorted(root.glob("*/c*/p*.json")):
+    for gt in sorted(require(root).glob("*/c*/p*.json")):
         truth = json.loads(gt.read_text(encoding="utf-8"))
         image = truth["image"]
         pages.append(
             BenchPage(
-                name=f"{gt.parent.parent.name}/{gt.parent.name}/{gt.stem}",
+                name=f"{root.name}/{gt.parent.parent.name}/{gt.parent.name}/{gt.stem}",
                 source=gt.parent / image["file"],
                 page_index=int(image["page_index"]),
                 dpi=float(image["dpi"]),
@@ -94,3 +114,27 @@ def load_pixels(page: BenchPage) -> np.ndarray:
         if page.page_index:
             image.seek(page.page_index)
         return to_array(image)
+
+
+def components(pages: list[BenchPage]) -> dict[str, list[BenchPage]]:
+    """Pages grouped by scan job (one component = what one OCRmyPDF call gets), in order."""
+    grouped: dict[str, list[BenchPage]] = {}
+    for page in pages:
+        grouped.setdefault(page.component, []).append(page)
+    for group in grouped.values():
+        group.sort(key=lambda p: p.truth.get("page", 0))
+    return grouped
+
+
+def component_pdf(group: list[BenchPage], target: Path) -> Path:
+    """The component as one PDF, as a scanner's "scan to PDF" would give it: an image-only PDF
+    as it is, image files and TIFF frames wrapped by img2pdf (no re-encoding: JPEG and CCITT G4
+    data pass through, PNG is recompressed losslessly)."""
+    import img2pdf
+
+    sources = sorted({p.source for p in group})
+    if len(sources) == 1 and sources[0].suffix.lower() == ".pdf":
+        target.write_bytes(sources[0].read_bytes())
+    else:
+        target.write_bytes(img2pdf.convert([str(s) for s in sources]))
+    return target

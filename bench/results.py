@@ -51,6 +51,8 @@ def _tool_version(cmd: Sequence[str]) -> str:
         out = subprocess.run(list(cmd), capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return "not installed"
+    if out.returncode != 0:
+        return "unknown"
     text = (out.stdout or out.stderr).strip().splitlines()
     return text[0].strip() if text else "unknown"
 
@@ -61,7 +63,10 @@ def versions() -> dict[str, str]:
 
     found = {
         "digitize": __version__,
-        "git commit": _tool_version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
+        # An exported copy of a commit (to bench it while the checkout changes) names it in
+        # DIGITIZE_BENCH_COMMIT.
+        "git commit": os.environ.get("DIGITIZE_BENCH_COMMIT")
+        or _tool_version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]),
         "python": platform.python_version(),
         "tesseract": _tool_version(["tesseract", "--version"]).removeprefix("tesseract "),
         "ocrmypdf": _tool_version([sys.executable, "-m", "ocrmypdf", "--version"]),
@@ -74,7 +79,7 @@ def versions() -> dict[str, str]:
     except ImportError:  # pragma: no cover - a core dependency
         found["opencv"] = "not installed"
     dirty = _tool_version(["git", "-C", str(REPO), "status", "--porcelain", "--", "digitize"])
-    if dirty not in ("", "unknown", "not installed"):
+    if dirty not in ("", "unknown", "not installed") and "DIGITIZE_BENCH_COMMIT" not in os.environ:
         found["git commit"] += " (digitize/ has uncommitted changes)"
     return found
 

@@ -1,24 +1,35 @@
 """Page clean-up: orientation (0/90/180/270) and deskew that never make a page worse.
 
-Contract (fixed): ``clean_page(pixels, dpi, settings) -> (pixels, CleanRecord)``.
+Contract (fixed): ``clean_page(pixels, dpi, settings, *, engine=None, orientation_hint=None)
+-> (pixels, CleanRecord)``.
 
 How it works, and why:
 
 * Everything is *measured* on a small binarised copy of the page (about 100 dpi) and only the
   final rotation touches the full-resolution pixels. That keeps estimation well under 150 ms for
-  a 300-dpi A4 page on one core.
+  a clean 300-dpi A4 page on one core.
+* The small copy is first divided by its own paper brightness (``digitize.restore.flatten``):
+  shadows, stains and a dark scanner rim otherwise binarise as ink and bury the lines (a
+  stained harsh DEV page measured its 3.5° skew right but too unsure to apply it).
 * Ink that does not sit on text lines (seals, signatures, photos, page borders, shadows) is
   removed before measuring: connected components thicker than a text line or touching the
   image edge are dropped. ``cv2.minAreaRect`` over all ink is known to be pulled off by them.
 * Skew is the angle that maximises the sum of squared row ink counts (projection profile),
   searched coarse-to-fine by rotating the ink *coordinates* (no image rotation per candidate).
 * Text direction: the same search along columns; horizontal text gives a far more peaked
-  row profile than column profile, so rows-vs-columns decides 0/180 vs 90/270.
-* Up vs down: Vietnamese is strongly top-heavy inside each text line (tone marks and
-  circumflexes sit above the x-height band, capitals and ascenders too; only g p q y descend).
-  The ink above the x-height band is compared with the ink below it over all lines. When that
-  cue is weak, tesseract (``vie``) reads a band of text both ways; only its agreement with
-  the line cue lets the page be turned.
+  row profile than column profile, so rows-vs-columns decides 0/180 vs 90/270. When both
+  profiles are peaked (vertical bands of toner specks line up like columns of text: 1.3–1.7
+  against ≤ 1.06 on every clean page) or neither is clearly ahead, the OCR engine reads a band
+  along each axis as one block of lines and the axis that reads as more Vietnamese wins.
+* Up vs down is a vote (``digitize.orientation``): Vietnamese is strongly top-heavy inside each
+  text line (tone marks and circumflexes sit above the x-height band, capitals and ascenders
+  too; only g p q y descend), which alone decides clean pages. On a page where that cue is
+  not sure, or that looks degraded (over 12 % of the small page binarises as ink), the OCR
+  engine reads a band both ways up and the reading that is more confident *and* more
+  Vietnamese votes; the engine's own orientation detector votes when the two still leave the
+  page unsure; the turn the file declares counts only when the pixels cannot decide.
+  Strong signals that disagree leave the page as scanned, flagged for review. All engine
+  reads go through the OCR stage's engine object (``engine=``), never a second tesseract.
 * Low confidence (blank page, photo-only page) leaves the pixels untouched and flags the page
   (R15: never silently accepted).
 * Rotations by 90/180/270 are lossless (``np.rot90``). Skew rotation is about the centre on a
@@ -29,23 +40,47 @@ How it works, and why:
 from __future__ import annotations
 
 import math
-import os
-import threading
 import time
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
 
 from digitize.models import CleanRecord, Flag, FrozenModel, Severity
+from digitize.orientation import (
+    MIN_LETTERS,
+    Vote,
+    band_scores,
+    combine,
+    file_vote,
+    osd_vote,
+    reading_vote,
+)
+from digitize.restore import SHADING_DEGRADED, paper_map, paper_shading
 from digitize.settings import CleanSettings
+
+if TYPE_CHECKING:
+    from digitize.ocr.engine import OcrEngine
 
 # Pages are measured at about this resolution (dots per inch).
 _WORK_DPI = 100.0
 _COARSE_DPI = 50.0
-_TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
-# Height of the text band tesseract reads when line shapes cannot tell up from down.
+# Height of the text band the engine reads both ways up when it votes on orientation.
 _BAND_INCH = 1.2
+# The engine votes on up vs down when the line-shape cue is under this (0..1) ...
+LINES_SURE = 0.8
+# ... or the page looks degraded: more than this share of the small page binarises as ink
+# (clean and normal DEV scans: 0.02–0.12; half the degraded ones above it, up to 0.27).
+DEGRADED_INK_SHARE = 0.12
+# The engine's orientation detector is asked only when the other votes leave the
+# confidence under this.
+OSD_BELOW = 0.6
+# Line geometry cannot settle the axis when the profile along both axes is this peaked
+# (clean and normal scans: the weaker axis stays ≤ 1.06; vertical speck stripes: 1.3–1.7) ...
+AXIS_BOTH = 1.2
+# ... and the engine's band readings settle it when the better axis reads this much more.
+AXIS_READING_MARGIN = 0.3
 
 
 # --- small helpers -------------------------------------------------------------------------
@@ -109,6 +144,12 @@ class _Ink:
 
 def _text_ink(gray_small: np.ndarray, dpi: float) -> tuple[_Ink, dict[str, float]]:
     """Binarise a small page and keep only components that can be text."""
+    # Shadows, stains, lighting falloff and a dark scanner rim first: divided by the paper's
+    # own brightness they vanish, so the global split below no longer takes them for ink.
+    # An even page is measured as it is (its estimate stays exactly what it was).
+    paper = paper_map(gray_small, dpi)
+    if paper_shading(paper) > SHADING_DEGRADED:
+        gray_small = cv2.divide(gray_small, np.maximum(paper, 1), scale=255)
     block = int(dpi * 0.35) | 1  # local window wider than a character, narrower than a column
     local = cv2.adaptiveThreshold(
         gray_small, 1, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 12
@@ -291,44 +332,6 @@ def _line_asymmetry(mask: np.ndarray, dpi: float) -> tuple[float, float, int, in
     return above, below, up, down
 
 
-_tess_local = threading.local()
-
-
-def _tesseract_api():  # type: ignore[no-untyped-def]
-    """One tesseract API per thread of each process (a per-process cache, never shared)."""
-    api = getattr(_tess_local, "api", None)
-    if api is None:
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-        import tesserocr
-
-        api = tesserocr.PyTessBaseAPI(path=_TESSDATA, lang="vie", psm=tesserocr.PSM.SINGLE_BLOCK)
-        _tess_local.api = api
-    return api
-
-
-def _tesseract_prefers_flipped(
-    gray_upright: np.ndarray, dpi: float, band_top_share: float
-) -> tuple[bool, float]:
-    """Read a band of a few text lines both ways; True when the 180° turn reads better.
-    ``band_top_share``: where the band starts, as a share of the page height.
-    Returns (flipped, margin in mean word-confidence points)."""
-    from PIL import Image
-
-    h = gray_upright.shape[0]
-    band_h = int(min(h, _BAND_INCH * dpi))
-    top = min(max(0, int(band_top_share * h)), h - band_h)
-    crop = np.ascontiguousarray(gray_upright[top : top + band_h])
-    api = _tesseract_api()
-    confs = []
-    for img in (crop, np.ascontiguousarray(crop[::-1, ::-1])):
-        api.SetImage(Image.fromarray(img))
-        api.SetSourceResolution(int(dpi))
-        api.Recognize()
-        words = api.AllWordConfidences()
-        confs.append(float(np.mean(words)) if words else 0.0)
-    return confs[1] > confs[0], abs(confs[1] - confs[0])
-
-
 def _densest_band(level: np.ndarray, dpi: float) -> float:
     """Top of the band of ``_BAND_INCH`` holding the most text ink, as a share of height."""
     prof = level.sum(axis=1).astype(np.float64)
@@ -364,12 +367,21 @@ class _Decision:
         self.notes: list[str] = []
 
 
+@dataclass(frozen=True)
+class _VoteContext:
+    """What the orientation vote may use beyond the pixels."""
+
+    engine_votes: bool = True
+    engine: OcrEngine | None = None  # None: the default engine (``ocr.engine`` default)
+    orientation_hint: int | None = None  # turn the file declares (same convention)
+
+
 def _decide(
     pixels: np.ndarray,
     dpi: float,
     max_deg: float,
     want_orientation: bool,
-    tesseract_fallback: bool,
+    ctx: _VoteContext,
 ) -> _Decision:
     d = _Decision()
     ink, coarse, info = _measure(pixels, dpi)
@@ -401,59 +413,123 @@ def _decide(
     if not want_orientation:
         return d
 
+    engine = (ctx.engine or _default_engine()) if ctx.engine_votes else None
+    # Both axes line up (speck stripes, a table, a grid) or neither clearly does: the line
+    # geometry cannot tell 0/180 from 90/270, so the engine reads a band along each axis
+    # and the axis whose better reading scores higher wins.
+    axis_scores: dict[int, tuple[float, float, int]] = {}
+    if engine is not None and (min(rows.ratio, cols.ratio) > AXIS_BOTH or axis_conf < 1.0):
+        for axis_turn, axis_fit in ((0, rows), (90, cols)):
+            level = _level(ink.mask, axis_turn, axis_fit.angle)
+            gray, small_dpi = _upright_gray(pixels, dpi, axis_turn, axis_fit.angle)
+            band = _band(gray, _densest_band(level, ink.dpi), small_dpi)
+            axis_scores[axis_turn] = band_scores(engine, band, small_dpi)
+        best = {t: max(v[0], v[1]) for t, v in axis_scores.items()}
+        chosen = max(best, key=lambda t: best[t])
+        margin = (best[chosen] - best[90 - chosen]) / max(best[chosen], 1e-6)
+        d.notes.append(f"axis by reading: {best[0]:.0f} along rows, {best[90]:.0f} along columns")
+        if axis_scores[chosen][2] >= MIN_LETTERS and margin >= AXIS_READING_MARGIN:
+            axis_margin = 1.0 if chosen == 0 else -1.0
+            fit = rows if chosen == 0 else cols
+            axis_conf = min(1.0, margin / (2 * AXIS_READING_MARGIN))
+            d.skew = fit.angle
+            d.skew_confidence = _skew_confidence(fit, info, ink)
+
     # Bring the lines horizontal on the small mask, then decide up vs down.
-    mask = ink.mask
     if axis_margin < 0:
         # Lines run vertically: the page was turned 90 or 270. Turn it back 90 first
         # (clockwise, i.e. undo a 90° counter-clockwise turn); up/down below picks 90 vs 270.
-        mask = np.rot90(mask, -1)
         turn = 90
-    level = _rotate_small(mask, fit.angle)
-    above, below, up, down = _line_asymmetry(level, ink.dpi)
-    if up + down < 3 or above + below <= 0:
-        d.notes.append("too few text lines to tell up from down")
-        return d
-    # Two cues from the same lines: the ink mass ratio (|log| 0.5 ≈ 1.65× counts as certain;
-    # Vietnamese body text sits near 2×) and the line vote (3 standard deviations of a fair
-    # coin counts as certain). Their mean decides; its size is the confidence.
-    mass = max(-1.0, min(1.0, math.log((above + 1.0) / (below + 1.0)) / 0.5))
-    vote = max(-1.0, min(1.0, (up - down) / math.sqrt(up + down) / 3.0))
-    evidence = 0.5 * (mass + vote)
-    flipped = evidence < 0
-    updown_conf = abs(evidence)
-    d.notes.append(f"axis {axis_margin:+.2f} mass {mass:+.2f} vote {up}:{down}")
-    if updown_conf < 0.6 and tesseract_fallback and d.skew_confidence > 0:
-        gray = _to_gray(pixels)
-        if turn == 90:
-            gray = np.rot90(gray, -1)
-        small_dpi = min(_effective_dpi(pixels, dpi), 200.0)
-        g = _resize_to_dpi(gray, _effective_dpi(pixels, dpi), small_dpi)
-        g = _rotate_expand(g, -fit.angle, 255, cv2.INTER_LINEAR)
-        t_flipped, margin = _tesseract_prefers_flipped(g, small_dpi, _densest_band(level, ink.dpi))
-        d.notes.append(f"line-shape cue weak ({evidence:+.2f}); tesseract margin {margin:.1f}")
-        # Tesseract only confirms: on a blurred or noisy page it can read the upside-down
-        # band "better" by ten points. Agreement lifts the confidence; disagreement leaves
-        # the page as scanned (flagged) rather than risk turning it the wrong way; a draw
-        # changes nothing.
-        if margin >= 5.0 and t_flipped == flipped:
-            updown_conf = max(updown_conf, min(0.9, 0.5 + margin / 30.0))
-        elif margin >= 5.0:
-            updown_conf = min(updown_conf, 0.2)
-    if flipped:
+    level = _level(ink.mask, turn, fit.angle)
+    votes = [_lines_vote(level, ink.dpi)]
+    hint = file_vote(ctx.orientation_hint, turn)
+    if hint is not None:
+        votes.append(hint)
+    degraded = info["ink_share"] > DEGRADED_INK_SHARE
+    lines_sure = abs(votes[0].evidence) >= LINES_SURE
+    if engine is not None and d.skew_confidence > 0 and (degraded or not lines_sure):
+        gray, small_dpi = _upright_gray(pixels, dpi, turn, fit.angle)
+        scores = axis_scores.get(turn)
+        if scores is None:
+            scores = band_scores(
+                engine, _band(gray, _densest_band(level, ink.dpi), small_dpi), small_dpi
+            )
+        reading = reading_vote(scores)
+        if reading is not None:
+            votes.append(reading)
+        if combine(votes).confidence < OSD_BELOW:
+            osd = osd_vote(engine, gray, small_dpi)
+            if osd is not None:
+                votes.append(osd)
+    verdict = combine(votes)
+    d.notes.append(f"axis {axis_margin:+.2f}; {verdict.note}")
+    if verdict.flipped:
         turn = (turn + 180) % 360
     d.orientation = turn
-    d.orientation_confidence = float(min(axis_conf, updown_conf)) if d.skew_confidence else 0.0
+    d.orientation_confidence = (
+        float(min(axis_conf, verdict.confidence)) if d.skew_confidence else 0.0
+    )
     return d
+
+
+def _level(mask: np.ndarray, turn: int, angle: float) -> np.ndarray:
+    """The small text mask with its lines horizontal (axis turn, then skew undone)."""
+    if turn == 90:
+        mask = np.rot90(mask, -1)
+    return _rotate_small(mask, angle)
+
+
+def _lines_vote(level: np.ndarray, dpi: float) -> Vote:
+    """The line-shape cue as a vote: two cues from the same lines, the ink mass ratio
+    (|log| 0.5 ≈ 1.65× counts as certain; Vietnamese body text sits near 2×) and the line
+    vote (3 standard deviations of a fair coin counts as certain); their mean."""
+    above, below, up, down = _line_asymmetry(level, dpi)
+    if up + down < 3 or above + below <= 0:
+        return Vote("lines", 0.0, "too few text lines")
+    mass = max(-1.0, min(1.0, math.log((above + 1.0) / (below + 1.0)) / 0.5))
+    vote = max(-1.0, min(1.0, (up - down) / math.sqrt(up + down) / 3.0))
+    return Vote("lines", 0.5 * (mass + vote), f"mass {mass:+.2f}, {up}:{down} lines")
+
+
+def _default_engine() -> OcrEngine:
+    from digitize.ocr.engine import get_engine
+
+    return get_engine()
+
+
+def _upright_gray(
+    pixels: np.ndarray, dpi: float, turn: int, skew: float
+) -> tuple[np.ndarray, float]:
+    """The page as gray, at most 200 dpi, axis turn and skew undone (for engine votes)."""
+    source_dpi = _effective_dpi(pixels, dpi)
+    small_dpi = min(source_dpi, 200.0)
+    gray = _resize_to_dpi(_to_gray(pixels), source_dpi, small_dpi)
+    if turn == 90:
+        gray = np.ascontiguousarray(np.rot90(gray, -1))
+    return _rotate_expand(gray, -skew, 255, cv2.INTER_LINEAR), small_dpi
+
+
+def _band(gray: np.ndarray, top_share: float, dpi: float) -> np.ndarray:
+    h = gray.shape[0]
+    band_h = int(min(h, _BAND_INCH * dpi))
+    top = min(max(0, int(top_share * h)), h - band_h)
+    return np.ascontiguousarray(gray[top : top + band_h])
 
 
 def estimate_page(
     pixels: np.ndarray,
     dpi: float,
     max_skew_deg: float = 15.0,
-    tesseract_fallback: bool = True,
+    engine_votes: bool = True,
+    *,
+    engine: OcrEngine | None = None,
+    orientation_hint: int | None = None,
 ) -> PageGeometry:
-    """Orientation and skew of one page in one pass (the two share the measurement)."""
-    d = _decide(pixels, dpi, max_skew_deg, True, tesseract_fallback)
+    """Orientation and skew of one page in one pass (the two share the measurement).
+    ``engine``: the OCR engine whose readings vote on up vs down (default: the default
+    engine); ``orientation_hint``: the turn the file declares, if any (a weak prior)."""
+    ctx = _VoteContext(engine_votes, engine, orientation_hint)
+    d = _decide(pixels, dpi, max_skew_deg, True, ctx)
     return PageGeometry(
         orientation_deg=d.orientation,  # type: ignore[arg-type]
         orientation_confidence=d.orientation_confidence,
@@ -599,27 +675,6 @@ def find_paper_box(pixels: np.ndarray, dpi: float) -> tuple[int, int, int, int] 
     return x0, y0, x1, y1
 
 
-def ocr_view(pixels: np.ndarray) -> np.ndarray:
-    """A gray copy with an even background, for OCR input only (never placed in the PDF, R11).
-
-    Dividing by a heavily blurred estimate of the paper evens out lighting falloff and tinted
-    paper without touching strokes.
-    """
-    gray = _to_gray(pixels)
-    if is_bilevel(gray):
-        return gray
-    h, w = gray.shape
-    f = 8
-    small = cv2.resize(gray, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-    # Closing removes the dark strokes; the median smooths the result into a paper map.
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
-    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, k)
-    paper = cv2.medianBlur(paper, 5)
-    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
-    out = cv2.divide(gray, np.maximum(paper, 1), scale=255)
-    return out
-
-
 # --- the stage -----------------------------------------------------------------------------
 # R19/R20: the digitiser's note sits 5 mm from the top-left corner, at most 70 × 20 mm; look a
 # little wider so a code that only grazes the box is found too.
@@ -655,9 +710,19 @@ def _flag(code: str, message: str) -> Flag:
 
 
 def clean_page(
-    pixels: np.ndarray, dpi: float, settings: CleanSettings | None = None
+    pixels: np.ndarray,
+    dpi: float,
+    settings: CleanSettings | None = None,
+    *,
+    engine: OcrEngine | None = None,
+    orientation_hint: int | None = None,
 ) -> tuple[np.ndarray, CleanRecord]:
     """Orient and deskew one page. Returns the same array object when nothing changed.
+
+    ``engine`` is the OCR engine whose readings vote on orientation (pass the OCR stage's,
+    ``digitize.ocr.get_engine(profile.ocr)``; None: the default engine). ``orientation_hint``
+    is the counter-clockwise turn (0/90/180/270) the file declares for the page, if any (a
+    PDF's ``/Rotate`` or image matrix): a weak prior, never stronger than what the pixels show.
 
     The returned pixels are ``pixels`` itself (``out is pixels``) exactly when the record
     shows ``orientation_deg == 0``, ``resampled is False`` and ``crop_box is None``: then the
@@ -678,13 +743,8 @@ def clean_page(
     if not (settings.orientation or settings.deskew):
         d = _Decision()
     else:
-        d = _decide(
-            pixels,
-            dpi,
-            settings.max_skew_deg,
-            settings.orientation,
-            settings.tesseract_fallback,
-        )
+        ctx = _VoteContext(settings.engine_votes, engine, orientation_hint)
+        d = _decide(pixels, dpi, settings.max_skew_deg, settings.orientation, ctx)
     orientation = 0
     if settings.orientation:
         if d.orientation_confidence >= settings.min_orientation_confidence:

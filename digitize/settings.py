@@ -46,24 +46,65 @@ class CleanSettings(FrozenModel):
     min_orientation_confidence: float = 0.5
     crop_background: bool = False  # remove scanner background outside the paper edge (R7)
     min_skew_confidence: float = 0.3  # below this the skew estimate is not applied
-    # Tesseract settles up-vs-down only when the line-geometry cue is weak.
-    tesseract_fallback: bool = True
+    # The OCR engine (its orientation detector, and a reading of a text strip both ways up)
+    # votes on up vs down when the line-shape cue alone is not sure, or the page is degraded.
+    engine_votes: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        # Profiles written before the engine seam named the vote after the engine.
+        if isinstance(data, dict) and "tesseract_fallback" in data:
+            data = dict(data)
+            data.setdefault("engine_votes", data.pop("tesseract_fallback"))
+        return data
+
+
+class TesseractSettings(FrozenModel):
+    """Options of the tesseract engine (``ocr.engine: tesseract``)."""
+
+    tessdata_dir: str | None = None  # None: Debian's tessdata
+    page_segmentation_mode: int = 3  # PSM; 3 (auto) measured best with our column split
 
 
 class OcrSettings(FrozenModel):
+    engine: str = "tesseract"  # a registered engine (digitize.ocr.engine)
     language: str = "vie"
-    tessdata_dir: str | None = None  # None: Debian's tessdata
+    tesseract: TesseractSettings = TesseractSettings()
+    engine_options: dict[str, str | int | float | bool] = {}  # options of another engine
+    # Confidences are 0..100 (every engine reports on that scale).
     low_word_confidence: float = 60.0
     min_page_confidence: float = 70.0  # below: page flagged for review (R15)
     max_low_confidence_share: float = 0.25
     strict: bool = False  # True: an OCR failure aborts the dossier instead of flagging the page
     keep_hocr: bool = True
-    page_segmentation_mode: int = 3  # tesseract PSM; 3 (auto) measured best with column split
     drop_red_ink: bool = True  # colour pages: read the red channel so red seals fade (OCR only)
-    retry_binarised: bool = True  # poor first pass: retry on a locally binarised copy
+    # Restoration of the OCR input, decided per page from its measurements (OCR input only;
+    # the stored image stays the faithful scan): see digitize.restore.
+    restore: bool = True
+    # A page that reads poorly is read again from another restoration; the better reading of
+    # each line is kept (confidence and Vietnamese syllable validity).
+    second_reading: bool = True
     remove_rules: bool = True  # erase long straight rules (stamp frames, table borders) for OCR
     rule_min_length_in: float = 0.3  # a straight ink run at least this long is a rule, not text
     page_label: str | None = None  # names the page in errors and flags (e.g. "scan.tif p3")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_keys(cls, data: Any) -> Any:
+        # Profiles written before the engine seam kept tesseract's options at the top level.
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        moved = {k: data.pop(k) for k in ("tessdata_dir", "page_segmentation_mode") if k in data}
+        if moved:
+            tesseract = data.get("tesseract") or {}
+            if isinstance(tesseract, TesseractSettings):
+                tesseract = tesseract.model_dump()
+            data["tesseract"] = {**moved, **dict(tesseract)}
+        if "retry_binarised" in data:
+            data.setdefault("second_reading", data.pop("retry_binarised"))
+        return data
 
 
 # --- the paper-type catalogue (TT 01/2023 Art. 9-10, R37-R38) --------------------------------

@@ -1,9 +1,13 @@
-"""OCR stage (issue 5, R15): real tesseract on small rendered crops.
+"""OCR stage (R15): real tesseract on small rendered crops, through the engine seam.
 
 Covers: text read back equals the text we rendered (the expected value is the renderer's input,
 never OCR output), word boxes where the words were drawn, NFC, confidence flags on a degraded
 crop, ``no_text`` on a blank page, the failure path (flag, or ``OcrError`` when strict), the
-two-column reading order, and the sidecar/hOCR/JSON writers.
+two-column reading order, the sidecar/hOCR/JSON writers, and the engine seam: engines chosen
+by name from the settings (registry), the same engine object reused, engine options living
+with the engine (legacy flat keys still accepted), the OSD orientation reading mapped to our
+turn convention, and importing or using the OCR package leaving the caller's environment as
+it was (no ``OMP_THREAD_LIMIT`` leak).
 """
 
 from __future__ import annotations
@@ -22,13 +26,19 @@ from digitize.errors import OcrError
 from digitize.models import Severity
 from digitize.ocr import (
     OcrSettings,
+    RawWord,
     TesseractEngine,
+    assemble,
+    engine_names,
+    get_engine,
     ocr_page,
+    register_engine,
     remove_rules,
     write_hocr,
     write_ocr_json,
     write_sidecar,
 )
+from digitize.settings import TesseractSettings
 
 FONT = Path("/usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf")
 TESSDATA = Path("/usr/share/tesseract-ocr/5/tessdata")
@@ -120,7 +130,7 @@ def test_degraded_crop_is_flagged_for_review() -> None:
     small = np.asarray(Image.fromarray(pixels).resize((pixels.shape[1] // 3, pixels.shape[0] // 3)))
     rng = np.random.default_rng(5)
     noisy = np.clip(small.astype(int) + rng.normal(0, 70, small.shape), 0, 255).astype(np.uint8)
-    page = ocr_page(noisy, DPI / 3, OcrSettings(retry_binarised=False))
+    page = ocr_page(noisy, DPI / 3, OcrSettings(second_reading=False))
     assert page.needs_review
     assert any(f.code in ("low_ocr_confidence", "no_text") for f in page.flags)
     if page.words:
@@ -146,7 +156,9 @@ def test_blank_page_gives_no_text_flag_not_error() -> None:
 
 def test_engine_failure_becomes_a_flag(tmp_path: Path) -> None:
     pixels, _ = render(LINES[:1])
-    settings = OcrSettings(tessdata_dir=str(tmp_path), page_label="scan.tif")
+    settings = OcrSettings(
+        tesseract=TesseractSettings(tessdata_dir=str(tmp_path)), page_label="scan.tif"
+    )
     page = ocr_page(pixels, DPI, settings, page=2)
     assert page.text == "" and page.needs_review
     assert page.flags[0].code == "ocr_failed" and str(tmp_path) in page.flags[0].message
@@ -180,9 +192,10 @@ def test_engine_reports_version_and_is_reused() -> None:
     engine = TesseractEngine()
     assert engine.name == "tesseract" and re.match(r"\d+\.\d+", engine.version)
     pixels, _ = render(LINES[:1])
-    first = engine.recognise(pixels, DPI)
-    assert norm(first.text) == norm(LINES[0])
+    first = engine.recognise_raw(pixels, DPI)
+    assert norm(" ".join(w.text for w in first.words)) == norm(LINES[0])
     assert engine._api() is engine._api()
+    assert get_engine(OcrSettings()) is get_engine(OcrSettings(min_page_confidence=50))
 
 
 def test_output_writers(tmp_path: Path) -> None:
@@ -226,8 +239,6 @@ def test_row_of_only_seal_strokes_does_not_break_layout() -> None:
     dropped; it used to leave an empty row that crashed the reading-order pass."""
     from types import SimpleNamespace
 
-    from digitize.ocr import RawPage, RawWord, _assemble
-
     words = (
         RawWord("Kính", (100, 100, 200, 140), 95, 1, (1, 1, 1)),
         RawWord("gửi", (210, 100, 300, 140), 95, 1, (1, 1, 1)),
@@ -235,5 +246,97 @@ def test_row_of_only_seal_strokes_does_not_break_layout() -> None:
         RawWord("—", (900, 300, 960, 340), 50, 3, (3, 1, 1)),
     )
     engine = SimpleNamespace(name="tesseract", version="test", language="vie")
-    page = _assemble(RawPage(words, None), engine, 1200, 600, 300)
+    page = assemble(words, engine, (1200, 600), 300)  # type: ignore[arg-type]
     assert page.text == "Kính gửi"
+
+
+# --- the engine seam ----------------------------------------------------------------------------
+class _CountingEngine:
+    """A second engine registered by name: real tesseract underneath, counting its calls."""
+
+    name = "counting"
+    language = "vie"
+
+    def __init__(self, settings: OcrSettings) -> None:
+        self.inner = TesseractEngine(settings.language)
+        self.version = f"counting-{self.inner.version}"
+        self.calls = 0
+        self.options = dict(settings.engine_options)
+
+    def recognise_raw(self, pixels, dpi, hints=None):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return self.inner.recognise_raw(pixels, dpi, hints)
+
+    def get_orientation(self, pixels, dpi):  # type: ignore[no-untyped-def]
+        return self.inner.get_orientation(pixels, dpi)
+
+
+def test_a_registered_engine_is_chosen_by_the_settings() -> None:
+    """A new engine plugs in by name; the stage uses it without any change elsewhere."""
+    register_engine("counting", _CountingEngine)
+    assert "counting" in engine_names()
+    settings = OcrSettings(engine="counting", engine_options={"mode": "fast"})
+    pixels, _ = render(LINES[:2])
+    page = ocr_page(pixels, DPI, settings)
+    engine = get_engine(settings)
+    assert isinstance(engine, _CountingEngine) and engine.calls >= 1
+    assert engine.options == {"mode": "fast"}
+    assert page.engine == "counting" and page.engine_version.startswith("counting-")
+    assert norm(page.text) == norm(" ".join(LINES[:2]))
+
+
+def test_unknown_engine_is_a_flag_or_an_error_naming_the_choices() -> None:
+    pixels, _ = render(LINES[:1])
+    page = ocr_page(pixels, DPI, OcrSettings(engine="no-such-engine"))
+    assert page.flags[0].code == "ocr_failed" and "no-such-engine" in page.flags[0].message
+    with pytest.raises(OcrError) as info:
+        ocr_page(pixels, DPI, OcrSettings(engine="no-such-engine", strict=True))
+    assert "tesseract" in (info.value.hint or "")
+
+
+def test_engine_options_live_with_the_engine_and_old_keys_still_load() -> None:
+    old = OcrSettings.model_validate({"tessdata_dir": "/x", "page_segmentation_mode": 4})
+    assert old.tesseract == TesseractSettings(tessdata_dir="/x", page_segmentation_mode=4)
+    assert OcrSettings.model_validate({"retry_binarised": False}).second_reading is False
+    assert "tessdata_dir" not in OcrSettings.model_fields
+
+
+@pytest.mark.parametrize("turn", [0, 90, 180, 270])
+def test_osd_turn_matches_our_convention(turn: int) -> None:
+    """The engine's orientation reading of a page turned counter-clockwise by ``turn``
+    (np.rot90, as the corpus generator turns pages) names that turn."""
+    lines = [
+        "Ủy ban nhân dân tỉnh Vĩnh Phúc ban hành kế hoạch thực hiện",
+        "thủ tục hành chính trên địa bàn tỉnh trong năm hai nghìn",
+        "Bảo đảm sự phối hợp chặt chẽ giữa các cơ quan chuyên môn",
+    ] * 4
+    pixels, _ = render(lines, size_pt=12, width=2400)
+    turned = np.ascontiguousarray(np.rot90(pixels, k=turn // 90))
+    reading = get_engine().get_orientation(turned, DPI)
+    assert reading is not None and reading.turn_deg == turn
+    assert 0.0 < reading.confidence <= 1.0
+
+
+def test_ocr_package_leaves_the_callers_environment_alone(tmp_path: Path) -> None:
+    """Importing the package, building the engine and reading a page never sets
+    OMP_THREAD_LIMIT in the caller's process environment (only the worker set-up of the
+    pipeline does, for its own processes)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import os, numpy as np\n"
+        "from digitize.ocr import get_engine, ocr_page\n"
+        "assert 'OMP_THREAD_LIMIT' not in os.environ, 'set on import'\n"
+        "get_engine().recognise_raw(np.full((200, 400), 255, np.uint8), 300)\n"
+        "ocr_page(np.full((200, 400), 255, np.uint8), 300)\n"
+        "assert 'OMP_THREAD_LIMIT' not in os.environ, 'set by the engine'\n"
+        "print('clean')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_THREAD_LIMIT"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "clean"
