@@ -10,8 +10,12 @@ passed to the code under test.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pikepdf
@@ -138,3 +142,40 @@ def component_pdf(group: list[BenchPage], target: Path) -> Path:
     else:
         target.write_bytes(img2pdf.convert([str(s) for s in sources]))
     return target
+
+
+T = TypeVar("T")
+
+
+def select_components(
+    roots: list[Path], limit: int = 0
+) -> tuple[list[BenchPage], dict[str, list[BenchPage]]]:
+    """The pages of ``roots`` grouped by component; ``limit``: the first N components only."""
+    pages = [p for root in roots for p in corpus_pages(root)]
+    groups = components(pages)
+    if limit:
+        groups = dict(list(groups.items())[:limit])
+        pages = [p for g in groups.values() for p in g]
+    return pages, groups
+
+
+def map_per_component(
+    groups: dict[str, list[BenchPage]], work: Callable[[BenchPage], T], jobs: int
+) -> tuple[dict[str, list[T]], dict[str, float]]:
+    """``work`` over each component's pages on a fresh pool of ``jobs`` workers (as one
+    ``digitize run`` would), components one after another; the wall time of each."""
+    from digitize.pipeline import new_process_pool
+
+    outs: dict[str, list[T]] = {}
+    walls: dict[str, float] = {}
+    for name, group in groups.items():
+        started = time.perf_counter()
+        if jobs <= 1:
+            outs[name] = [work(p) for p in group]
+        else:
+            pool: Executor
+            with new_process_pool(jobs) as pool:
+                outs[name] = list(pool.map(work, group))
+        walls[name] = time.perf_counter() - started
+        print(f"  digitize {name}: {len(group)} p, {walls[name]:.1f} s", flush=True)
+    return outs, walls

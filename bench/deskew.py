@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,10 +53,10 @@ from bench.corpus import (  # noqa: E402
     REAL_SCANS,
     BenchPage,
     component_pdf,
-    components,
-    corpus_pages,
     load_pixels,
+    map_per_component,
     pdf_page_image,
+    select_components,
     to_array,
 )
 from bench.results import markdown_table, write_results  # noqa: E402
@@ -133,24 +132,14 @@ def _ours(page: BenchPage) -> tuple[np.ndarray, np.ndarray, float, str]:
 
 
 def run_ours(groups: dict[str, list[BenchPage]], jobs: int) -> dict[str, Judged]:
-    from digitize.pipeline import new_process_pool
-
     judged: dict[str, Judged] = {}
+    outs, walls = map_per_component(groups, _ours, jobs)
     for name, group in groups.items():
-        started = time.perf_counter()
-        if jobs <= 1:
-            outs = [_ours(p) for p in group]
-        else:
-            pool: Executor
-            with new_process_pool(jobs) as pool:
-                outs = list(pool.map(_ours, group))
-        wall = time.perf_counter() - started
-        for page, (src, out, clean_s, flags) in zip(group, outs, strict=True):
+        for page, (src, out, clean_s, flags) in zip(group, outs[name], strict=True):
             result = judge(page, src, out)
-            result.seconds = wall / len(group)
+            result.seconds = walls[name] / len(group)
             result.note = " ".join(v for v in (result.note, flags, f"clean {clean_s:.2f}s") if v)
             judged[page.name] = result
-        print(f"  digitize {name}: {len(group)} p, {wall:.1f} s", flush=True)
     return judged
 
 
@@ -298,11 +287,7 @@ def main() -> None:
     args = parser.parse_args()
 
     roots = args.corpus or [CORPUS, CORPUS_HARSH]
-    pages = [p for root in roots for p in corpus_pages(root)]
-    groups = components(pages)
-    if args.limit_components:
-        groups = dict(list(groups.items())[: args.limit_components])
-        pages = [p for g in groups.values() for p in g]
+    pages, groups = select_components(roots, args.limit_components)
     print(f"{len(pages)} pages in {len(groups)} components, {args.jobs} workers each side")
     ours = run_ours(groups, args.jobs)
     theirs: dict[str, Judged] = {}

@@ -49,7 +49,6 @@ import tempfile
 import time
 import unicodedata
 from collections import Counter
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,9 +62,9 @@ from bench.corpus import (  # noqa: E402
     QUALITIES,
     BenchPage,
     component_pdf,
-    components,
-    corpus_pages,
     load_pixels,
+    map_per_component,
+    select_components,
 )
 from bench.results import markdown_table, write_results  # noqa: E402
 
@@ -178,22 +177,9 @@ def _ours(page: BenchPage) -> OurPage:
 
 def run_ours(groups: dict[str, list[BenchPage]], jobs: int) -> tuple[dict[str, OurPage], dict]:
     """All components, one after another, each on a fresh pool of ``jobs`` workers."""
-    from digitize.pipeline import new_process_pool
-
-    results: dict[str, OurPage] = {}
-    walls: dict[str, float] = {}
-    for name, group in groups.items():
-        started = time.perf_counter()
-        if jobs <= 1:
-            outs = [_ours(p) for p in group]
-        else:
-            pool: Executor
-            with new_process_pool(jobs) as pool:
-                outs = list(pool.map(_ours, group))
-        walls[name] = time.perf_counter() - started
-        for page, out in zip(group, outs, strict=True):
-            results[page.name] = out
-        print(f"  digitize {name}: {len(group)} p, {walls[name]:.1f} s", flush=True)
+    outs, walls = map_per_component(groups, _ours, jobs)
+    results = {page.name: out for name, group in groups.items()
+               for page, out in zip(group, outs[name], strict=True)}  # fmt: skip
     return results, walls
 
 
@@ -312,11 +298,7 @@ def main() -> None:
     args = parser.parse_args()
 
     roots = args.corpus or [CORPUS, CORPUS_HARSH]
-    pages = [p for root in roots for p in corpus_pages(root)]
-    groups = components(pages)
-    if args.limit_components:
-        groups = dict(list(groups.items())[: args.limit_components])
-        pages = [p for g in groups.values() for p in g]
+    pages, groups = select_components(roots, args.limit_components)
     print(f"{len(pages)} pages in {len(groups)} components, {args.jobs} workers each side")
 
     ours, our_walls = run_ours(groups, args.jobs)
