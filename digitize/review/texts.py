@@ -130,6 +130,11 @@ FLAG_TEXT: dict[str, tuple[str, str]] = {
         "The skew could not be measured: the page was not straightened.",
     ),
     # OCR
+    "ocr_restored": (
+        "Trang quét kém nên được đọc lại từ bản làm rõ (ảnh lưu trong tệp vẫn là bản quét gốc).",
+        "The scan read poorly, so the page was read again from cleaned-up copies (the stored "
+        "image is still the original scan).",
+    ),
     "no_text": (
         "Không nhận dạng được chữ nào trên trang.",
         "No text was recognised on the page.",
