@@ -257,6 +257,9 @@ def test_restored_reading_of_a_known_text_is_better(degrade) -> None:  # type: i
         ("thựcc", 0.0),
         ("ngàỳ", 0.0),
         ("Šghị", 0.0),
+        ("IDVNM0123456789001234567890<<1", 1.0),  # an ID card's machine-readable zone
+        ("A4B7<<", 0.0),  # short and few digits: a speck cloud, not a code
+        ("9K3L", 0.0),
         ("-", None),
         ("…", None),
     ],

@@ -77,6 +77,7 @@ JUNK_SCORE = 0.25
 TALL_WORD = 3.0
 # A word read at least this surely and valid is text even when short or oddly boxed.
 SURE_WORD = 80.0
+_MACHINE_CODE = re.compile(r"[A-Z0-9<]{10,}")
 _PUNCT = ".,;:!?()[]{}\"'“”‘’«»…*"
 _VOWELS = set("aăâeêioôơuưyAĂÂEÊIOÔƠUƯY")
 
@@ -155,10 +156,14 @@ def word_validity(text: str) -> float | None:
     """1.0 when a word can be Vietnamese text as printed in administrative papers (a
     syllable, a number or date, an acronym such as UBND, an abbreviation such as TTr, a
     notation such as 23/2015/NĐ-CP), 0.0 when it cannot (``4k``, ``®Ệ``, a syllable with two
-    tone marks), None for punctuation alone (no evidence either way)."""
+    tone marks), None for punctuation alone (no evidence either way). A machine-readable code
+    (an ID card's MRZ line, a serial number: capitals, digits and ``<`` filler, ten characters
+    or more with at least six digits) is valid too: specks never read that long and regular."""
     core = text.strip(_PUNCT)
     if not core:
         return None
+    if _MACHINE_CODE.fullmatch(core) and sum(ch.isdigit() for ch in core) >= 6:
+        return 1.0
     parts = [p for p in re.split(r"[/\-–.,:;()]", core) if p]
     if not parts:
         return None
