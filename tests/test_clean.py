@@ -334,6 +334,31 @@ def test_band_read_both_ways_votes_for_upright() -> None:
     assert turned is not None and turned.evidence < -0.5
 
 
+def test_a_band_that_reads_surely_upright_is_not_read_turned() -> None:
+    """Half the vote's cost on clean pages: a band that reads as sure Vietnamese as it stands
+    is not read again upside down (one engine call), one that does not is read both ways."""
+    from digitize.ocr import get_engine
+    from digitize.orientation import band_scores
+
+    calls: list[tuple[int, ...]] = []
+    engine = get_engine()
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(engine, name)
+
+        def recognise_raw(self, image, dpi, hints):  # type: ignore[no-untyped-def]
+            calls.append(image.shape)
+            return engine.recognise_raw(image, dpi, hints)
+
+    band = _band(_upright_page())
+    upright, skipped, _ = band_scores(Counting(), band, DPI)  # type: ignore[arg-type]
+    assert len(calls) == 1 and skipped == 0.0 and upright > 0
+    calls.clear()
+    down, up, _ = band_scores(Counting(), np.ascontiguousarray(band[::-1, ::-1]), DPI)  # type: ignore[arg-type]
+    assert len(calls) == 2 and up > down
+
+
 def test_combine_agreement_conflict_and_the_file_hint() -> None:
     """The vote: agreeing signals decide, strong signals that disagree leave the page under
     the turning threshold (flagged, never a silent guess), the file's declared turn only

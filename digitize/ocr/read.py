@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -152,6 +153,8 @@ def has_ink(gray: np.ndarray) -> bool:
 
 
 # --- Vietnamese word validity --------------------------------------------------------------
+# Pure and asked for every word of every reading (and the same words recur on every page).
+@lru_cache(maxsize=1 << 16)
 def word_validity(text: str) -> float | None:
     """1.0 when a word can be Vietnamese text as printed in administrative papers (a
     syllable, a number or date, an acronym such as UBND, an abbreviation such as TTr, a
