@@ -254,7 +254,8 @@ def header_table(groups: dict[str, list[BenchPage]], ours: dict[str, OurPage]) -
     from digitize.extract import extract_fields
 
     tally: dict[str, list[int]] = {}
-    for group in groups.values():
+    wrong: list[str] = []
+    for component, group in groups.items():
         first = group[0]
         if not first.truth.get("has_header_block") or first.truth.get("page") != 1:
             continue
@@ -265,6 +266,8 @@ def header_table(groups: dict[str, list[BenchPage]], ours: dict[str, OurPage]) -
             counts[1] += correct
             counts[2] += (not correct) and flagged
             counts[3] += (not correct) and not flagged
+            if not correct and not flagged:
+                wrong.append(f"{component}: {name}")
     rows = []
     total = [0, 0, 0, 0]
     for name, counts in tally.items():
@@ -272,7 +275,10 @@ def header_table(groups: dict[str, list[BenchPage]], ours: dict[str, OurPage]) -
         rows.append([name, counts[0], f"{100 * counts[1] / counts[0]:.1f}", counts[2], counts[3]])
     if total[0]:
         rows.append(["all", total[0], f"{100 * total[1] / total[0]:.1f}", total[2], total[3]])
-    return markdown_table(["field", "n", "right %", "flagged", "wrong"], rows)
+    table = markdown_table(["field", "n", "right %", "flagged", "wrong"], rows)
+    if wrong:
+        table += "\n\nConfidently wrong (read, not flagged, not the truth): " + "; ".join(wrong)
+    return table
 
 
 # --- report --------------------------------------------------------------------------------
