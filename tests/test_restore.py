@@ -300,3 +300,13 @@ def test_merge_drops_junk_lines() -> None:
     page_number = _line(20, ["2"], 96, 5)
     words, _ = merge_readings([text + specks + page_number])
     assert sorted(w.text for w in words) == sorted(["Điều", "1.", "Phạm", "vi", "2"])
+
+
+def test_merge_keeps_an_unsure_notation_line() -> None:
+    """The số/ký hiệu line read unsurely (a handwritten number glued to the notation, a stamp
+    over it) stays for the extractor to flag; a speck line of the same confidence goes."""
+    number = _line(100, ["số:", "J9/KH-DCT"], 20, 1)
+    bare = _line(200, ["/TTg-CĐS"], 23, 2)
+    speck = _line(300, ["J9/kk"], 20, 3)
+    words, _ = merge_readings([number + bare + speck])
+    assert sorted(w.text for w in words) == sorted(["số:", "J9/KH-DCT", "/TTg-CĐS"])

@@ -222,13 +222,24 @@ def _doubtful(word: RawWord) -> bool:
     return word.confidence < SURE_WORD or word_validity(word.text) == 0.0
 
 
+def _is_notation(word: RawWord) -> bool:
+    """A word ending in a valid notation such as ``/TTg-CĐS``, ``185/TB-VPCP`` or ``J9/KH-DCT``
+    (a handwritten number read as letters): read unsurely (a handwritten number beside it, a
+    stamp over it) it is still the document's số/ký hiệu, which the extractor must see to
+    flag; specks do not read as a slash followed by a valid acronym."""
+    if "/" not in word.text:
+        return False
+    tail = word.text.split("/", 1)[1]
+    return sum(ch.isalnum() for ch in tail) >= 4 and word_validity(tail) == 1.0
+
+
 def _is_junk(words: list[RawWord]) -> bool:
     """A line that is engine output on specks, seals or signatures rather than text."""
     alnum = sum(ch.isalnum() for w in words for ch in w.text)
     if not alnum:
         return True  # punctuation and symbols only
     letters = sum(len(w.text) for w in words)
-    if _line_score(words) / letters < JUNK_SCORE:
+    if _line_score(words) / letters < JUNK_SCORE and not any(_is_notation(w) for w in words):
         return True
     mean = sum(w.confidence for w in words) / len(words)
     if len(words) <= 2 and alnum <= 3:
