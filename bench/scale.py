@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.batch import copy_corpus  # noqa: E402
+from bench.batch import copy_dossiers, dossier_dirs  # noqa: E402
 from tests.helpers_redis import RedisServer, WorkerProcess  # noqa: E402
 
 
@@ -128,7 +128,7 @@ def main() -> None:
 
         ensure_demo_identity(work / "data")
         corpus = work / "in"
-        copy_corpus(args.corpus, corpus, args.repeat)
+        copy_dossiers(dossier_dirs(args.corpus), corpus, args.repeat)
         pages = pages_of(corpus)
         batch_s = run_batch(corpus, work / "out-batch")
         server = RedisServer.start_new(work / "redis")
