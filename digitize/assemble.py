@@ -149,6 +149,21 @@ def header_fields(extraction: Sequence[ExtractionEntry]) -> dict[str, object]:
     }
 
 
+def signature_summary(record: SignatureRecord) -> SignatureSummary:
+    """What the manifest keeps of a PDF signature (the evidence itself once, by hash)."""
+    return SignatureSummary(
+        field_name=record.field_name,
+        signed_at=record.signed_at,
+        scan_time_shown=record.scan_time_shown,
+        pades_level=record.pades_level,
+        digest_alg=record.digest_algorithm,
+        signature_alg=record.signature_algorithm,
+        tsa_time=record.tsa_time,
+        appearance_shrunk=record.appearance_shrunk,
+        revocation_evidence=tuple(e.sha256 for e in record.revocation_evidence),
+    )
+
+
 def _page_entry(packaged: PackagedPage, shown_source: str) -> PageEntry:
     page, clean = packaged.page, packaged.clean
     return PageEntry(
@@ -212,17 +227,7 @@ def document_entry(packaged: PackagedComponent, dossier: Dossier) -> DocumentEnt
         size_bytes=packaged.signed_size,
         pdfa_profile="PDF/A-2u" if packaged.pdf.pdfa_part == "2u" else "PDF/A-2b",
         ocr=packaged.ocr,
-        signature=SignatureSummary(
-            field_name=signature.field_name,
-            signed_at=signature.signed_at,
-            scan_time_shown=signature.scan_time_shown,
-            pades_level=signature.pades_level,
-            digest_alg=signature.digest_algorithm,
-            signature_alg=signature.signature_algorithm,
-            tsa_time=signature.tsa_time,
-            appearance_shrunk=signature.appearance_shrunk,
-            revocation_evidence=tuple(e.sha256 for e in signature.revocation_evidence),
-        ),
+        signature=signature_summary(signature),
         extraction=extraction,
         art9=packaged.art9,
         originals=packaged.originals,

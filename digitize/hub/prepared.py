@@ -40,6 +40,7 @@ from digitize.assemble import (
     extraction_entries,
     field_review_flags,
     header_fields,
+    signature_summary,
 )
 from digitize.bundle import BundleWriter
 from digitize.errors import (
@@ -59,7 +60,6 @@ from digitize.manifest import (
     MANIFEST_FILE,
     DocumentEntry,
     Manifest,
-    SignatureSummary,
 )
 from digitize.models import (
     DigitiserIdentity,
@@ -240,20 +240,6 @@ def _named_files(manifest: Manifest, marker: PreparedBundle) -> set[str]:
     return names
 
 
-def _summary(record: SignatureRecord) -> SignatureSummary:
-    return SignatureSummary(
-        field_name=record.field_name,
-        signed_at=record.signed_at,
-        scan_time_shown=record.scan_time_shown,
-        pades_level=record.pades_level,
-        digest_alg=record.digest_algorithm,
-        signature_alg=record.signature_algorithm,
-        tsa_time=record.tsa_time,
-        appearance_shrunk=record.appearance_shrunk,
-        revocation_evidence=tuple(e.sha256 for e in record.revocation_evidence),
-    )
-
-
 def _finish_document(doc: DocumentEntry, prepared: Path, item: PreparedDocument,
                      signer: DigitiserSigner, writer: BundleWriter,
                      profile: Profile) -> tuple[DocumentEntry, SignatureRecord]:  # fmt: skip
@@ -276,7 +262,7 @@ def _finish_document(doc: DocumentEntry, prepared: Path, item: PreparedDocument,
         **header_fields(extraction),
         "sha256": sha256_file(signed),
         "size_bytes": signed.stat().st_size,
-        "signature": _summary(record),
+        "signature": signature_summary(record),
         "extraction": extraction,
         "art9": paper.art9 if paper is not None else None,
         "flags": (*doc.flags, *(paper.flags if paper is not None else ()),
