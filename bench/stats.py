@@ -6,8 +6,9 @@
 Real signatures cannot be made cheaply by the hundred thousand, so the bench
 1. starts the test PKI on 127.0.0.1 and digitises three small dossiers with the real pipeline,
    signed by three personal identities (hoa, en, chau);
-2. makes ``--distinct`` different bundles from them: each a new dossier code, work date,
-   office and procedure, its PDFs hard-linked under the new R31 names and its manifest
+2. makes ``--distinct`` different bundles from them: each a new dossier code, office,
+   procedure and review state (the work date stays the base bundle's: verify binds the
+   manifest's time to its signatures' real signing times, so it cannot be back-dated), its PDFs hard-linked under the new R31 names and its manifest
    re-signed by the same digitiser (every one verifies for real);
 3. fills ``--bundles`` folders with hard-linked copies of those (different folder names,
    sharded 1,000 per folder) — verification is real for every copy, but copies of one signed
@@ -16,8 +17,8 @@ Real signatures cannot be made cheaply by the hundred thousand, so the bench
    ``--workers`` processes; wall and CPU seconds), then twice more on the same index (indexed
    runs: only stat);
 5. times reading ``--bundles`` distinct synthetic facts from their index JSON and
-   aggregating them (grouping by digitiser × month, settlement, chart data), which copies of
-   a few manifests cannot exercise.
+   aggregating them (grouping by digitiser × month over ``--days`` days, settlement, chart
+   data), which copies of a few manifests cannot exercise.
 
 ``--verify-sample K`` (for a loaded machine: the full first run costs about 30 ms of CPU per
 bundle) verifies only the first K copies for real, then gives every other copy the verdict
@@ -81,12 +82,15 @@ SHARD = 1000
 def make_base(work: Path) -> tuple[dict[str, object], dict[str, Path], Path]:
     """Signers, one real bundle per digitiser, and the trust root."""
     pki = start_test_pki(work / "pki")
-    os.environ["DIGITIZE_PKCS12_PASSWORD"] = PFX_PASSWORD
     p12 = {"hoa": pki.pkcs12_path("hoa"), "en": pki.pkcs12_path("en"),
            "chau": issue_person(pki, "chau", "Vũ Minh Châu", "001190000009")}
-    signers = {who: open_signer(SigningSettings(
-        backend="pkcs12", pkcs12_path=str(path), level=PadesLevel.B_B,
-        trust_roots=(str(pki.root_cert),))) for who, path in p12.items()}
+    signers = {}
+    for who, path in p12.items():
+        # A signer takes the password out of the environment once it has read it.
+        os.environ["DIGITIZE_PKCS12_PASSWORD"] = PFX_PASSWORD
+        signers[who] = open_signer(SigningSettings(
+            backend="pkcs12", pkcs12_path=str(path), level=PadesLevel.B_B,
+            trust_roots=(str(pki.root_cert),)))  # fmt: skip
     now = datetime.now(VN_TZ).replace(microsecond=0)
     bases = {}
     for i, who in enumerate(signers):
@@ -102,23 +106,20 @@ def make_base(work: Path) -> tuple[dict[str, object], dict[str, Path], Path]:
 
 
 def make_distinct(work: Path, signers: dict[str, object], bases: dict[str, Path],
-                  count: int, days: int) -> list[Path]:
-    """``count`` bundles of new dossier codes over ``days`` work days. Synthetic data: the
-    work date, office, procedure, review flag and the pages' capture times are drawn at
-    random (capture 2 min to ~1 day before the document's signing time, long-tailed)."""
+                  count: int) -> list[Path]:
+    """``count`` bundles of new dossier codes. Synthetic data: the office, procedure, review
+    flag and the pages' capture times are drawn at random (capture 2 min to ~1 day before the
+    document's signing time, long-tailed); the work date is the base bundle's."""
     rng = random.Random(7)
-    start = datetime(2026, 1, 1, 8, 0, tzinfo=VN_TZ)
     out = []
     names = list(bases)
     for i in range(count):
         who = names[i % len(names)]
-        when = start + timedelta(days=rng.randrange(days), minutes=rng.randrange(600))
         office, procedure = rng.choice(OFFICES), rng.choice(PROCEDURES)
 
-        def edit(m: dict, when: datetime = when, office: str = office,
-                 procedure: str = procedure) -> None:
-            m.update(created_at=when.isoformat(), receiving_organ_id=office,
-                     procedure_code=procedure, needs_review=rng.random() < 0.15)
+        def edit(m: dict, office: str = office, procedure: str = procedure) -> None:
+            m.update(receiving_organ_id=office, procedure_code=procedure,
+                     needs_review=rng.random() < 0.15)
             for doc in m["documents"]:
                 if doc.get("signature"):
                     signed = datetime.fromisoformat(doc["signature"]["signed_at"])
@@ -177,7 +178,7 @@ def seed_copies(root: Path, roots: tuple[Path, ...], index_path: Path, distinct:
     return len(rows)
 
 
-def synthetic_facts(n: int) -> list[Bundle]:
+def synthetic_facts(n: int, days: int = 365) -> list[Bundle]:
     rng = random.Random(11)
     start = datetime(2026, 1, 1, 8, 0, tzinfo=VN_TZ)
     names = [f"Nhân viên {i:02d}" for i in range(40)]
@@ -189,7 +190,7 @@ def synthetic_facts(n: int) -> list[Bundle]:
             procedure_code=rng.choice(PROCEDURES), receiving_organ_id=rng.choice(OFFICES),
             profile="bench", digitiser=rng.choice(names), digitiser_cert_sha256="0" * 64,
             digitiser_is_demo=False,
-            created_at=start + timedelta(minutes=rng.randrange(365 * 24 * 60)),
+            created_at=start + timedelta(minutes=rng.randrange(days * 24 * 60)),
             components=rng.randint(1, 6), not_digitised=0, pages=pages, images=pages + 1,
             sizes=((2100, 2970, pages - 1, pages), (2970, 4200, 1, 1)), images_colour=pages,
             images_gray=1, images_bilevel=0, needs_review=rng.random() < 0.2,
@@ -200,10 +201,10 @@ def synthetic_facts(n: int) -> list[Bundle]:
     return bundles
 
 
-def time_aggregation(n: int) -> float:
+def time_aggregation(n: int, days: int = 365) -> float:
     """Seconds to read ``n`` distinct facts back from their index JSON and aggregate them
     (what an indexed run over distinct bundles adds to the stat and look-up time)."""
-    bundles = synthetic_facts(n)
+    bundles = synthetic_facts(n, days)
     texts = [b.facts.to_json() for b in bundles]
     settings = StatsSettings()
     t = time.perf_counter()
@@ -238,7 +239,7 @@ def main() -> int:
     ap.add_argument("--verify-sample", type=int, default=0,
                     help="verify only this many copies for real and give the others their "
                          "source's verdict (0: verify every bundle)")
-    ap.add_argument("--days", type=int, default=365, help="work dates spread over this many days")
+    ap.add_argument("--days", type=int, default=365, help="synthetic facts: work dates over this many days")
     ap.add_argument("--profile", default=None, help="profile whose stats.rates the report uses")
     ap.add_argument("--html", type=Path, default=None, help="also write the HTML report here")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default: temporary)")
@@ -253,7 +254,7 @@ def main() -> int:
         signers, bases, root_cert = make_base(work)
         t_base = time.perf_counter() - t
         t = time.perf_counter()
-        distinct = make_distinct(work, signers, bases, args.distinct, args.days)
+        distinct = make_distinct(work, signers, bases, args.distinct)
         t_distinct = time.perf_counter() - t
         for signer in signers.values():
             signer.close()  # type: ignore[attr-defined]
@@ -286,7 +287,7 @@ def main() -> int:
 
             write_html(report2, args.html)  # type: ignore[arg-type]
             print(f"HTML report: {args.html}")
-        t_agg = time_aggregation(args.bundles)
+        t_agg = time_aggregation(args.bundles, args.days)
         print(f"facts + aggregation of {args.bundles} distinct: {t_agg:.2f} s", flush=True)
         assert report2.reused_verdicts == args.bundles  # type: ignore[attr-defined]
         assert report2.verified_now == 0  # type: ignore[attr-defined]
@@ -331,7 +332,7 @@ Command: `.venv/bin/python bench/stats.py --bundles {n} --distinct {args.distinc
 | {1e6 * r['aggregation'] / n:.1f} µs | |
 {seeded}
 Bundles: {args.distinct} distinct real bundles (3 digitisers, re-signed with their own
-keys under new dossier codes, dates over 2026, 3 offices, 4 procedures), hard-linked under
+keys under new dossier codes, 3 offices, 4 procedures), hard-linked under
 {n:,} folder names; {int(r['counted'])} counted (copies of one signed manifest count once),
 {int(r['excluded'])} excluded. Index: {r['index_mb']:.1f} MB. Building the set took
 {r['base']:.0f} s (pipeline) + {r['distinct']:.0f} s (re-signing) + {r['copies']:.0f} s
@@ -344,8 +345,8 @@ Machine: {machine()}. Python {platform.python_version()}, digitize {__version__}
 SQLite {sqlite3.sqlite_version}, matplotlib {matplotlib.__version__}, openpyxl
 {openpyxl.__version__}, {platform.platform()}. Run {when}.
 
-**Measured while up to eight other jobs shared the two cores: every figure here needs a
-re-run on a quiet machine** (`--verify-sample 0`, the default, verifies all {n:,}).
+Timing depends on the load: read the load average above before comparing runs
+(`--verify-sample 0`, the default, verifies all {n:,}).
 """
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(text, encoding="utf-8")
