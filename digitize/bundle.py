@@ -37,11 +37,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import os
 import shutil
 import socket
-import stat
 import uuid
 import zipfile
 from pathlib import Path
@@ -57,7 +55,7 @@ from digitize.manifest import (
     OriginalEntry,
 )
 from digitize.models import SourceFile
-from digitize.util import ascii_safe_name, fsync_path, nfc, sha256_file
+from digitize.util import ascii_safe_name, fsync_path, nfc, sha256_file, sha256_regular
 
 ZIP_DATE = (2000, 1, 1, 0, 0, 0)
 FILE_MODE = 0o640  # bundle files, zips: owner and group (who shares bundles), never the world
@@ -191,21 +189,11 @@ def remove_stale_partials(out_dir: Path, name: str) -> list[Path]:
 
 # --- what a bundle is made from -----------------------------------------------------------------
 def _hash_regular(path: Path) -> str | None:
-    """SHA-256 of a regular file, opened without following a link and without blocking (a FIFO
-    named like a scan is not opened for reading); None when it is not a regular file."""
+    """``sha256_regular``, with a file that cannot be opened counted as no regular file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return sha256_regular(path)
     except OSError:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        digest = hashlib.sha256()
-        while chunk := os.read(fd, 1024 * 1024):
-            digest.update(chunk)
-        return digest.hexdigest()
-    finally:
-        os.close(fd)
 
 
 def _link_entry(root: Path, path: Path, rel: str) -> InputFile:

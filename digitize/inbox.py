@@ -30,7 +30,7 @@ from digitize.errors import ConfigError, DigitizeError, OutputError, UnsafePathE
 from digitize.jobs import JobOutcome, paths_overlap
 from digitize.jobs.statefiles import STATE_DIR_MODE, ensure_state_dir
 from digitize.settings import WatchSettings
-from digitize.util import nfc, vn_now
+from digitize.util import nfc, sha256_regular, vn_now
 
 STATE_DIR = ".digitize"
 JOURNAL_NAME = "journal.jsonl"
@@ -201,21 +201,6 @@ def unsafe_links(folder: Path) -> list[str]:
     return bad
 
 
-def _hash_fd_file(path: Path) -> str | None:
-    """SHA-256 of a regular file opened without following links and without blocking on a
-    FIFO; None for anything else."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        digest = hashlib.sha256()
-        while chunk := os.read(fd, 1024 * 1024):
-            digest.update(chunk)
-        return digest.hexdigest()
-    finally:
-        os.close(fd)
-
-
 def content_hash(folder: Path, markers: tuple[str, ...]) -> str:
     """SHA-256 over (relative NFC path, file SHA-256) of every regular file; marker files, links
     and special files (never opened: a FIFO would block) left out.
@@ -231,7 +216,7 @@ def content_hash(folder: Path, markers: tuple[str, ...]) -> str:
             rel = nfc(path.relative_to(folder).as_posix())
             if rel in markers or not stat.S_ISREG(os.lstat(path).st_mode):
                 continue
-            file_hash = _hash_fd_file(path)
+            file_hash = sha256_regular(path)
             if file_hash is not None:
                 entries.append((rel, file_hash))
     for rel, file_hash in sorted(entries):

@@ -49,28 +49,10 @@ from tests.helpers_batch import (
     write_slowly,
     write_tiny_dossier,
 )
+from tests.helpers_station import entries, wait_for
 
 PROFILE = load_profile(None, {"pipeline": {"workers": 2}})
 FAST = WatchSettings(quiet_seconds=1.5, marker_settle_seconds=0.3, tick_ms=200, rescan_seconds=2)
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _entries(folder: Path) -> set[str]:
-    if not folder.is_dir():
-        return set()
-    # hidden names are write_atomic's temporary files of a reason.json being written
-    return {
-        p.name
-        for p in folder.iterdir()
-        if not p.name.endswith(".reason.json") and not p.name.startswith(".")
-    }
 
 
 class _Running:
@@ -142,7 +124,7 @@ def test_watch_outcomes_reasons_and_untouched_inputs(tmp_path: Path) -> None:
 
     with _Running(inbox, out) as running:
         # a second watcher on the same inbox is refused while this one runs
-        _wait_for(lambda: any(e.kind == "started" for e in running.events), 30, "start")
+        wait_for(lambda: any(e.kind == "started" for e in running.events), 30, "start")
         second = run_cli(["watch", str(inbox), "--out", str(tmp_path / "out2")], timeout=60)
         assert second.returncode == ExitCode.UNSAFE_PATH and "already running" in second.stderr
 
@@ -166,24 +148,24 @@ def test_watch_outcomes_reasons_and_untouched_inputs(tmp_path: Path) -> None:
             hashes[name] = content_hash(inbox / name, ())
         writer.join()
         hashes["hs-6-slow"] = content_hash(inbox / "hs-6-slow", ())
-        _wait_for(
-            lambda: _entries(inbox / "done") >= {"hs-1", "hs-2-marker", "hs-6-slow"},
+        wait_for(
+            lambda: entries(inbox / "done") >= {"hs-1", "hs-2-marker", "hs-6-slow"},
             60,
             "three dossiers done",
         )
         # the same scans again under another name: a duplicate of hs-1, not a second bundle
         shutil.copytree(inbox / "done" / "hs-1", inbox / "hs-1-again")
-        _wait_for(
+        wait_for(
             lambda: (
-                len(_entries(inbox / "duplicate")) == 1 and len(_entries(inbox / "quarantine")) == 3
+                len(entries(inbox / "duplicate")) == 1 and len(entries(inbox / "quarantine")) == 3
             ),
             60,
             "duplicate and quarantine",
         )
 
-    assert _entries(inbox / "done") == {"hs-1", "hs-2-marker", "hs-6-slow"}
-    assert _entries(inbox / "quarantine") == {"hs-3-hong", "hs-4-link", "hs-5-inner-link"}
-    assert _entries(inbox / "duplicate") == {"hs-1-again"}
+    assert entries(inbox / "done") == {"hs-1", "hs-2-marker", "hs-6-slow"}
+    assert entries(inbox / "quarantine") == {"hs-3-hong", "hs-4-link", "hs-5-inner-link"}
+    assert entries(inbox / "duplicate") == {"hs-1-again"}
     assert sorted(p.name for p in inbox.iterdir()) == [
         ".digitize",
         "done",
@@ -240,7 +222,7 @@ def test_new_bundle_that_fails_verification_is_quarantined_and_moved_aside(
     try:
         with _Running(inbox, out, station=station):
             write_tiny_dossier(inbox, "hs-1", 1, marker=True)
-            _wait_for(lambda: _entries(inbox / "quarantine") == {"hs-1"}, 60, "quarantine")
+            wait_for(lambda: entries(inbox / "quarantine") == {"hs-1"}, 60, "quarantine")
     finally:
         inner.close()
     reason = json.loads((inbox / "quarantine" / "hs-1.reason.json").read_text("utf-8"))
@@ -249,7 +231,7 @@ def test_new_bundle_that_fails_verification_is_quarantined_and_moved_aside(
     assert "fails verification" in reason["message"]
     assert not (out / "hs-1").exists()
     assert [str(p) for p in rejected_bundles(out, "hs-1")] == [reason["rejected_bundle"]]
-    assert _entries(inbox / "done") == set()
+    assert entries(inbox / "done") == set()
 
 
 def test_log_lines_show_vietnam_time_and_escape_names(
@@ -299,10 +281,10 @@ def test_restart_finishes_what_a_killed_watcher_left(tmp_path: Path) -> None:
         handle.write(b'{"event": "claimed", "claim": "torn')
 
     with _Running(inbox, out):
-        _wait_for(lambda: not any(processing.iterdir()), 60, "processing emptied")
+        wait_for(lambda: not any(processing.iterdir()), 60, "processing emptied")
 
-    assert _entries(inbox / "done") == {"hs-a", "hs-b"}
-    assert _entries(inbox / "quarantine") == {"hs-c"}
+    assert entries(inbox / "done") == {"hs-a", "hs-b"}
+    assert entries(inbox / "quarantine") == {"hs-c"}
     saved = json.loads((inbox / "quarantine" / "hs-c.reason.json").read_text("utf-8"))
     assert saved["exit_code"] == 12
     records = read_journal(journal.path)
@@ -441,11 +423,11 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
     }
 
     def settled() -> bool:
-        placed = set().union(*(_entries(folder) for folder in places.values()))
+        placed = set().union(*(entries(folder) for folder in places.values()))
         return placed >= set(names) and not any(os.path.lexists(inbox / n) for n in names)
 
     try:
-        _wait_for(settled, 120, "every dossier to be done, quarantined or duplicate")
+        wait_for(settled, 120, "every dossier to be done, quarantined or duplicate")
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
@@ -455,7 +437,7 @@ def test_chaos_bursts_kills_and_restarts(tmp_path: Path) -> None:
 
     where: dict[str, list[str]] = {name: [] for name in names}
     for place, folder in places.items():
-        for entry in _entries(folder):
+        for entry in entries(folder):
             assert entry in where, f"unexpected {place}/{entry} (a dossier handled twice?)"
             where[entry].append(place)
     for name in names:
