@@ -473,6 +473,10 @@ class HubSettings(FrozenModel):
     # twice this it fails its dossier (retryable): a lost message never stalls a dossier.
     # (A page that started and hangs is pipeline.page_timeout_s's business.)
     page_not_started_s: float = Field(3600.0, gt=0)
+    # How often workers look for dossier and page messages the broker lost (a worker killed,
+    # or Redis stopped, in the instant a message moves from its queue to "unacknowledged"):
+    # one absent at two such checks is sent again (``digitize.hub.lost``).
+    lost_check_s: float = Field(30.0, gt=0)
     inline_image_max_bytes: int = Field(8 * 1024**2, ge=0)  # larger page images: spool file
     abandon_after_s: float = Field(60.0, ge=0)  # after SIGTERM, give a dossier this long
     result_expires_s: float = Field(7 * 24 * 3600.0, gt=0)  # job records and results kept

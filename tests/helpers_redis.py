@@ -117,7 +117,7 @@ def hub_profile(path: Path, **hub: object) -> Path:
 
     settings = {"visibility_timeout_s": 12, "restore_interval_s": 1, "lease_ttl_s": 6,
                 "defer_s": 1, "max_attempts": 3, "retry_backoff_s": 1, "abandon_after_s": 0,
-                "broker_timeout_s": 3, **hub}  # fmt: skip
+                "broker_timeout_s": 3, "lost_check_s": 2, **hub}  # fmt: skip
     data = {"pipeline": {"isolate_ingest": False}, "ocr": {"keep_hocr": False},
             "hub": settings}  # fmt: skip
     path.write_text(yaml.safe_dump(data))

@@ -93,11 +93,25 @@ def test_workers_killed_and_redis_restarted_leave_one_bundle_per_dossier(
         time.sleep(rng.uniform(0.5, 3.0))
         server.restart()
         events.append(f"restarted Redis at {time.monotonic():.1f}")
-        outcomes = {h.dossier: h.wait(480) for h in handles}
+        try:
+            outcomes = {h.dossier: h.wait(480) for h in handles}
+        except Exception:
+            print(_worker_logs(tmp_path))  # what the workers saw, for whoever reads the failure
+            raise
     finally:
         for worker in workers:
             worker.terminate()
     _check(good, outcomes, handles, out, registry, f"seed {SEED}, events {events}")
+
+
+def _worker_logs(folder: Path, tail: int = 60) -> str:
+    parts = []
+    for log in sorted(folder.glob("worker-*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        interesting = [x for x in lines if "WARNING" in x or "ERROR" in x or "job-" in x]
+        parts.append(f"--- {log.name} ({len(lines)} lines; warnings, errors, jobs) ---")
+        parts.extend(interesting[-tail:])
+    return "\n".join(parts)
 
 
 def _check(good: list[Path], outcomes: dict, handles: list, out: Path,  # type: ignore[type-arg]

@@ -25,7 +25,7 @@ import shutil
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from celery.exceptions import Reject
 
@@ -106,6 +106,24 @@ def remove_staging(out_dir: Path, bundle: str) -> list[Path]:
     return removed
 
 
+def deliver_later(task: Any, countdown: float) -> NoReturn:
+    """Hand this delivery back to be delivered again after ``countdown`` seconds (Celery's
+    ``retry``: a new message with an ETA, then this one is acknowledged).
+
+    Celery drops the message for good when the new one cannot be published (the broker is
+    restarting): ``retry`` raises ``Reject(requeue=False)``. Rejected *with* requeue instead,
+    the message goes back to its queue, or, if Redis is still away, stays unacknowledged
+    and comes back after the visibility timeout: never lost."""
+    try:
+        raise task.retry(countdown=countdown)
+    except Reject as exc:
+        if exc.requeue:
+            raise
+        log.warning("%s: cannot publish its deferred delivery (%s): handed back instead",
+                    task.request.id, exc.reason)  # fmt: skip
+        raise Reject(str(exc.reason), requeue=True) from None
+
+
 def lease_name(out_dir: Path, bundle: str) -> str:
     return "bundle:" + hashlib.sha256(str(out_dir / bundle).encode()).hexdigest()[:32]
 
@@ -119,7 +137,8 @@ def run_hub_job(task: Any, job: HubJob, state: WorkerState) -> dict[str, Any]:
     if record is None:  # submitted before its record expired, or by hand: register it now
         state.registry.create(JobRecord(job_id=job.job_id, dossier=job.name, source=str(job.source),
                                         content_sha256=job.content_sha256, sign_at=job.sign_at,
-                                        profile=job.profile, submitted_at=_now()))  # fmt: skip
+                                        profile=job.profile, submitted_at=_now()),
+                              job.model_dump(mode="json"))  # fmt: skip
     try:
         profile = state.profile_for(job.profile)
     except DigitizeError as exc:
@@ -138,7 +157,7 @@ def run_hub_job(task: Any, job: HubJob, state: WorkerState) -> dict[str, Any]:
     if not lease.acquire():
         log.info("job %s: %s is being built by %s: delivery deferred %.0f s", job.job_id,
                  bundle, lease.holder(), state.settings.defer_s)  # fmt: skip
-        raise task.retry(countdown=state.settings.defer_s)
+        deliver_later(task, state.settings.defer_s)
     try:
         record = state.registry.get(job.job_id)
         if record is not None and record.final and record.outcome is not None:
@@ -218,12 +237,13 @@ def _after(task: Any, job: HubJob, outcome: JobOutcome, state: WorkerState) -> d
                                   error=outcome.error, worker="")  # fmt: skip
             log.warning("job %s: %s; retry %d of %d in %.0f s", job.job_id, outcome.error,
                         attempts + 1, state.settings.max_attempts, delay)  # fmt: skip
-            raise task.retry(countdown=delay)
+            deliver_later(task, delay)
     return _final(state, job, outcome)
 
 
 __all__ = [
     "HubJob",
+    "deliver_later",
     "end_with_internal_error",
     "lease_name",
     "remove_staging",

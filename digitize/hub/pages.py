@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,8 @@ import redis
 from kombu.exceptions import OperationalError
 
 from digitize.errors import DigitizeError, OutputError, PageWorkerDiedError, all_error_classes
-from digitize.hub.config import KEY_PREFIX, PAGE_TASK, BrokerUnavailableError
+from digitize.hub.config import KEY_PREFIX, PAGE_QUEUE, PAGE_TASK, BrokerUnavailableError
+from digitize.hub.lost import AbsenceTracker, present_in_broker
 from digitize.models import EncodedImage, FrozenModel, IngestedPage
 from digitize.pipeline import PageWork, process_page
 from digitize.settings import CleanSettings, IngestSettings, OcrSettings, PdfaSettings
@@ -145,29 +146,52 @@ class _Waiting:
     future: Future[PageWork]
     resend: Callable[[], str]  # sends the page again under a new id, returns it
     since: float  # monotonic time it was (re)sent
-    resent: bool = False
+    resent: int = 0  # times it was sent again (not started, or its message lost)
+
+
+MAX_RESENDS = 3  # a page whose message is lost more often than this fails its dossier
+
+
+def _settle(future: Future[PageWork], result: PageWork | None = None,
+            error: BaseException | None = None) -> None:  # fmt: skip
+    """Complete ``future`` unless its dossier already gave up on it (cancelled): the poller
+    serves every dossier of the process, one dossier's end must not stop it."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+    except InvalidStateError:
+        pass
 
 
 class _Poller:
     """One thread per process completing the futures of page tasks from Redis.
 
-    A page that no worker has even started (no state in Redis) ``not_started_s`` after it
-    was sent is sent once more under a new id (its message may be gone: a Redis that lost
-    data); still nothing after another ``not_started_s``, the page fails as a station fault
-    (retryable), so its dossier is never left waiting for ever."""
+    Lost messages (``digitize.hub.lost``): every ``lost_check_s``, the pages without a
+    result that were sent at least that long ago are looked for in the broker; one absent at
+    two checks is sent again under a new id (``MAX_RESENDS`` times at most). A page that no
+    worker has even started ``not_started_s`` after it was sent (a message that is there but
+    nobody takes: no page worker running) is sent once more, and after another
+    ``not_started_s`` fails as a station fault (retryable). So a dossier never waits for
+    ever. The thread itself survives any error of one round (logged; the next round runs)."""
 
     def __init__(self, client: redis.Redis, key_of: Callable[[str], str],
                  decode: Callable[[Any], dict[str, Any]], forget: Callable[[str], None],
-                 not_started_s: float, interval_s: float = 0.1) -> None:  # fmt: skip
+                 not_started_s: float, lost_check_s: float = 30.0,
+                 interval_s: float = 0.1) -> None:  # fmt: skip
         self.client = client
         self.key_of = key_of
         self.decode = decode
         self.forget = forget
         self.not_started_s = not_started_s
+        self.lost_check_s = lost_check_s
         self.interval_s = interval_s
         self._lock = threading.Lock()
         self._waiting: dict[str, _Waiting] = {}
         self._thread: threading.Thread | None = None
+        self._absent = AbsenceTracker(lost_check_s)
+        self._last_check = time.monotonic()
 
     def watch(self, task_id: str, future: Future[PageWork], resend: Callable[[], str]) -> None:
         with self._lock:
@@ -179,66 +203,102 @@ class _Poller:
 
     def _run(self) -> None:
         while True:
-            with self._lock:
-                waiting = dict(self._waiting)
-            if not waiting:
-                time.sleep(self.interval_s)
-                continue
-            ids = list(waiting)
             try:
-                raws = self.client.mget([self.key_of(i) for i in ids])
+                self._round()
             except redis.RedisError as exc:
                 log.warning("page results: cannot reach Redis (%s); retrying", type(exc).__name__)
                 time.sleep(1.0)
-                continue
-            for task_id, raw in zip(ids, raws, strict=True):
-                entry = waiting[task_id]
-                future = entry.future
-                if future.cancelled():
-                    self._drop(task_id, cancelled=True)
-                    continue
-                if raw is None:
-                    self._unstarted(task_id, entry)
-                    continue
-                meta = self.decode(raw)
-                status = meta.get("status")
-                if status == "FAILURE":  # the task itself broke (not the page: that is data)
-                    self._drop(task_id)
-                    future.set_exception(DigitizeError(
-                        f"a page task failed in its worker: {meta.get('result')}"))  # fmt: skip
-                    continue
-                if status != "SUCCESS":
-                    # STARTED, RETRY: on its way. The pipeline's page deadline counts from
-                    # when a worker started it (first seen here), not from when it was sent.
-                    if status == "STARTED" and getattr(future, "started_at", None) is None:
-                        future.started_at = time.monotonic()  # type: ignore[attr-defined]
-                    continue
-                self._drop(task_id)
-                self._complete(future, meta.get("result") or {})
+            except Exception:  # noqa: BLE001 - a bug in one round must not strand every dossier
+                log.exception("page results: unexpected error; going on")
+                time.sleep(1.0)
+
+    def _round(self) -> None:
+        with self._lock:
+            waiting = dict(self._waiting)
+        if not waiting:
             time.sleep(self.interval_s)
+            return
+        ids = list(waiting)
+        raws = self.client.mget([self.key_of(i) for i in ids])
+        unfinished = []
+        for task_id, raw in zip(ids, raws, strict=True):
+            entry = waiting[task_id]
+            future = entry.future
+            if future.cancelled():
+                self._drop(task_id, cancelled=True)
+                continue
+            if raw is None:
+                unfinished.append(task_id)
+                self._unstarted(task_id, entry)
+                continue
+            meta = self.decode(raw)
+            status = meta.get("status")
+            if status == "FAILURE":  # the task itself broke (not the page: that is data)
+                self._drop(task_id)
+                _settle(future, error=DigitizeError(
+                    f"a page task failed in its worker: {meta.get('result')}"))  # fmt: skip
+                continue
+            if status != "SUCCESS":
+                # STARTED, RETRY: on its way. The pipeline's page deadline counts from
+                # when a worker started it (first seen here), not from when it was sent.
+                if status == "STARTED" and getattr(future, "started_at", None) is None:
+                    future.started_at = time.monotonic()  # type: ignore[attr-defined]
+                unfinished.append(task_id)
+                continue
+            self._drop(task_id)
+            self._complete(future, meta.get("result") or {})
+        self._find_lost(unfinished, waiting)
+        time.sleep(self.interval_s)
+
+    def _find_lost(self, unfinished: list[str], waiting: dict[str, _Waiting]) -> None:
+        now = time.monotonic()
+        if now - self._last_check < self.lost_check_s:
+            return
+        self._last_check = now
+        old = [i for i in unfinished if now - waiting[i].since >= self.lost_check_s]
+        if not old:
+            return
+        absent = set(old) - present_in_broker(self.client, PAGE_QUEUE, old)
+        for task_id in self._absent.lost(absent, old, now):
+            entry = waiting[task_id]
+            raw = self.client.get(self.key_of(task_id))
+            if raw is not None and self.decode(raw).get("status") in ("SUCCESS", "FAILURE"):
+                continue  # it ended in between: the next round reads it
+            self._drop(task_id, cancelled=True)
+            if entry.resent >= MAX_RESENDS:
+                _settle(entry.future, error=PageWorkerDiedError(
+                    f"the hub lost this page's message {entry.resent + 1} times: given up",
+                    hint="is Redis losing data (memory, persistence)? see its log"))  # fmt: skip
+                continue
+            self._send_again(entry, f"lost by the broker (absent at two checks "
+                             f"{self.lost_check_s:.0f} s apart)", task_id)  # fmt: skip
+
+    def _send_again(self, entry: _Waiting, why: str, task_id: str) -> None:
+        try:
+            new_id = entry.resend()
+        except DigitizeError as exc:
+            _settle(entry.future, error=exc)
+            return
+        log.warning("page %s %s: sent again as %s", task_id, why, new_id)
+        with self._lock:
+            self._waiting[new_id] = _Waiting(entry.future, entry.resend, time.monotonic(),
+                                             entry.resent + 1)  # fmt: skip
 
     def _unstarted(self, task_id: str, entry: _Waiting) -> None:
         if time.monotonic() - entry.since < self.not_started_s:
             return
         self._drop(task_id, cancelled=True)
         if entry.resent:
-            entry.future.set_exception(PageWorkerDiedError(
+            _settle(entry.future, error=PageWorkerDiedError(
                 f"no worker started this page in {2 * self.not_started_s:.0f} s (sent twice)",
                 hint="are page workers running (digitize worker --pages)?"))  # fmt: skip
             return
-        try:
-            new_id = entry.resend()
-        except DigitizeError as exc:
-            entry.future.set_exception(exc)
-            return
-        log.warning("page %s not started after %.0f s: sent again as %s", task_id,
-                    self.not_started_s, new_id)  # fmt: skip
-        with self._lock:
-            self._waiting[new_id] = _Waiting(entry.future, entry.resend, time.monotonic(), True)
+        self._send_again(entry, f"not started after {self.not_started_s:.0f} s", task_id)
 
     def _drop(self, task_id: str, cancelled: bool = False) -> None:
         with self._lock:
             self._waiting.pop(task_id, None)
+        self._absent.forget(task_id)
         try:
             if cancelled:  # nobody waits for it: a worker that has not started it skips it
                 self.client.set(cancel_key(task_id), "1", ex=24 * 3600)
@@ -250,13 +310,13 @@ class _Poller:
     def _complete(future: Future[PageWork], result: dict[str, Any]) -> None:
         try:
             if "error" in result:
-                future.set_exception(error_from_data(result["error"]))
+                _settle(future, error=error_from_data(result["error"]))
             else:
-                future.set_result(decode_page_work(result["work"]))
+                _settle(future, decode_page_work(result["work"]))
         except DigitizeError as exc:
-            future.set_exception(exc)
+            _settle(future, error=exc)
         except Exception as exc:  # noqa: BLE001 - a malformed result fails this page only
-            future.set_exception(DigitizeError(f"unreadable page result: {exc}"))
+            _settle(future, error=DigitizeError(f"unreadable page result: {exc}"))
 
 
 class HubExecutor(Executor):
@@ -298,14 +358,16 @@ class HubPageExecutor:
     """The job layer's ``PageExecutor`` for a hub worker (one per process, thread-safe)."""
 
     def __init__(self, celery_app: Any, client: redis.Redis, spool_dir: Path, window: int,
-                 inline_max: int, not_started_s: float = 3600.0) -> None:  # fmt: skip
+                 inline_max: int, not_started_s: float = 3600.0,
+                 lost_check_s: float = 30.0) -> None:  # fmt: skip
         self.app = celery_app
         self.spool_dir = spool_dir
         self.window = window
         self.inline_max = inline_max
         backend = celery_app.backend
         self._poller = _Poller(client, lambda i: backend.get_key_for_task(i),
-                               backend.decode_result, backend.forget, not_started_s)  # fmt: skip
+                               backend.decode_result, backend.forget, not_started_s,
+                               lost_check_s)  # fmt: skip
         self._executor = HubExecutor(self)
 
     def current(self) -> Executor | None:

@@ -6,12 +6,15 @@ Keys (all under ``digitize:``; Redis is the broker too, with AOF persistence on)
 key                                type       holds
 =================================  =========  ==============================================
 ``digitize:job:<job id>``          hash       the ``JobRecord`` (state, worker, times, outcome)
+                                              and the job's message (``message``, JSON)
 ``digitize:jobs``                  zset       job ids by submission time (``digitize jobs``)
 ``digitize:attempts:<key>``        hash       ``started``/``ended`` per job id and per content
                                               hash (``JobStore.attempts``)
 ``digitize:lease:<name>``          string     the holder's token, with a TTL (``Lease``)
 ``digitize:page-attempts:<id>``    string     deliveries of one page task (poison pages)
 ``digitize:page-cancel:<id>``      string     a page nobody waits for any more
+``digitize:lost-jobs``             hash       job id → when its message was first missed
+``digitize:lost-sweep``            string     the worker sweeping for lost jobs now (TTL)
 =================================  =========  ==============================================
 
 ``RedisJobStore`` is the job layer's ``JobStore``: every write is one Redis command (or one
@@ -97,6 +100,7 @@ def job_key(job_id: str) -> str:
 
 
 JOBS_KEY = f"{KEY_PREFIX}jobs"
+MESSAGE_FIELD = "message"  # the job's message (JSON) beside its record, not part of it
 
 
 def retrying(what: str, call: Callable[[], T], patience_s: float = 60.0) -> T:
@@ -124,9 +128,13 @@ class Registry:
         self.client = client
         self.expire_s = int(expire_s)
 
-    def create(self, record: JobRecord) -> None:
-        """Register a submitted job (before its message is sent: a fast worker finds it)."""
+    def create(self, record: JobRecord, message: dict[str, Any] | None = None) -> None:
+        """Register a submitted job (before its message is sent: a fast worker finds it).
+        ``message``: the dossier task's argument, kept to send again should the broker lose
+        the message (``digitize.hub.lost``)."""
         fields = _flat(record.model_dump(mode="json"))
+        if message is not None:
+            fields[MESSAGE_FIELD] = json.dumps(message, ensure_ascii=False)
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(job_key(record.job_id), mapping=fields)
         pipe.expire(job_key(record.job_id), self.expire_s)
@@ -136,6 +144,11 @@ class Registry:
     def update(self, job_id: str, **fields: Any) -> None:
         flat = _flat(fields)
         retrying("update a job", lambda: self.client.hset(job_key(job_id), mapping=flat))
+
+    def message(self, job_id: str) -> dict[str, Any] | None:
+        """The job's message as submitted (``create``), or None."""
+        raw = retrying("read a job", lambda: self.client.hget(job_key(job_id), MESSAGE_FIELD))
+        return json.loads(raw) if raw else None
 
     def get(self, job_id: str) -> JobRecord | None:
         raw = retrying("read a job", lambda: self.client.hgetall(job_key(job_id)))

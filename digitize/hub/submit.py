@@ -157,9 +157,9 @@ def submit(
                            content_sha256=job.content_sha256, sign_at=job.sign_at,
                            profile=job.profile, submitted_at=job.submitted_at.isoformat())  # fmt: skip
         with hub.guard("submit the job"):
-            hub.registry.create(record)
-            hub.app.send_task(DOSSIER_TASK, args=[job.model_dump(mode="json")], task_id=job.job_id,
-                          retry=True)  # fmt: skip
+            message = job.model_dump(mode="json")
+            hub.registry.create(record, message)
+            hub.app.send_task(DOSSIER_TASK, args=[message], task_id=job.job_id, retry=True)
         handles.append(JobHandle(hub, job.job_id, job.name))
     return handles
 

@@ -3,9 +3,9 @@
 * ``digitize.hub.dossier`` (queue ``dossiers``): one ``HubJob`` → ``run_hub_job`` → the
   ``JobOutcome`` as JSON. A thin caller: everything a dossier needs is in the job layer.
 * ``digitize.hub.page`` (queue ``pages``): one ``PageTask`` → ``run_page_task`` under a page
-  lease, so a page redelivered while its first worker still runs it waits (``retry``)
-  instead of running twice; a page whose workers died ``max_attempts`` times fails its
-  dossier instead of killing worker after worker.
+  lease, so a page redelivered while its first worker still runs it waits
+  (``deliver_later``) instead of running twice; a page whose workers died ``max_attempts``
+  times fails its dossier instead of killing worker after worker.
 
 Both are acknowledged late and rejected back to the queue when their worker process dies
 (``configure``); ``max_retries=None``: deferrals are not failures, attempts are counted in
@@ -19,10 +19,11 @@ from typing import Any
 
 import redis
 from celery.exceptions import Ignore, Reject, Retry
+from kombu.exceptions import OperationalError
 
 from digitize.errors import PageWorkerDiedError
 from digitize.hub.config import KEY_PREFIX, app
-from digitize.hub.hubjob import HubJob, end_with_internal_error, run_hub_job
+from digitize.hub.hubjob import HubJob, deliver_later, end_with_internal_error, run_hub_job
 from digitize.hub.pages import cancel_key, error_data, run_page_task
 from digitize.hub.registry import Lease
 from digitize.hub.state import current
@@ -37,7 +38,7 @@ def dossier_task(self: Any, job: dict[str, Any]) -> dict[str, Any]:
         return run_hub_job(self, hub_job, current())
     except (Retry, Reject, Ignore):
         raise
-    except redis.RedisError as exc:
+    except (redis.RedisError, OperationalError) as exc:
         # Redis stayed away longer than the registry's patience: hand the message back (it
         # is in Redis's unacknowledged set meanwhile, so it comes back either way).
         log.warning("job %s: Redis unreachable (%s): handed back", self.request.id,
@@ -52,7 +53,7 @@ def dossier_task(self: Any, job: dict[str, Any]) -> dict[str, Any]:
 def page_task(self: Any, args: dict[str, Any]) -> dict[str, Any]:
     try:
         return _page(self, args)
-    except redis.RedisError as exc:
+    except (redis.RedisError, OperationalError) as exc:
         log.warning("page %s: Redis unreachable (%s): handed back", self.request.id,
                     type(exc).__name__)  # fmt: skip
         raise Reject(str(exc), requeue=True) from None
@@ -68,7 +69,7 @@ def _page(self: Any, args: dict[str, Any]) -> dict[str, Any]:
         raise Ignore()  # a second delivery of a page already done
     lease = Lease(client, f"page:{task_id}", state.settings.lease_ttl_s)
     if not lease.acquire():
-        raise self.retry(countdown=state.settings.defer_s)
+        deliver_later(self, state.settings.defer_s)
     try:
         runs_key = f"{KEY_PREFIX}page-attempts:{task_id}"
         runs = int(client.incr(runs_key))

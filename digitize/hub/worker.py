@@ -34,12 +34,14 @@ from digitize.hub import tasks  # noqa: F401 - registers the tasks on the app
 from digitize.hub.config import (
     BROKER_ENV,
     DOSSIER_QUEUE,
+    DOSSIER_TASK,
     PAGE_QUEUE,
     PAGE_TASK,
     app,
     configure,
     mask_url,
 )
+from digitize.hub.lost import LostJobSweeper
 from digitize.hub.pages import HubPageExecutor, spool_dir_for
 from digitize.hub.registry import Registry, connect
 from digitize.hub.state import WorkerState, install
@@ -117,9 +119,16 @@ def run_worker(options: WorkerOptions) -> None:
         state.signer_for(profile).open()
     state.pages = HubPageExecutor(app, client, spool_dir_for(out_dir), profile.hub.page_window,
                                   profile.hub.inline_image_max_bytes,
-                                  profile.hub.page_not_started_s)  # fmt: skip
+                                  profile.hub.page_not_started_s,
+                                  profile.hub.lost_check_s)  # fmt: skip
     child = _PageChild(options, pages)
     child.start()
+
+    def send_again(job_id: str, message: dict[str, Any]) -> None:
+        app.send_task(DOSSIER_TASK, args=[message], task_id=job_id, retry=True)
+
+    LostJobSweeper(client, state.registry, send_again, profile.hub.lost_check_s).start(
+        state.stopping)
 
     def on_shutdown(**_kwargs: Any) -> None:
         state.stopping.set()
