@@ -166,6 +166,22 @@ class WorkerProcess:
         finally:
             self.kill()  # anything left in its group
 
+    @staticmethod
+    def terminate_all(workers: list[WorkerProcess], timeout: float = 120.0) -> None:
+        """SIGTERM every worker at once, then wait for each: their shutdowns overlap."""
+        for worker in workers:
+            if worker.alive:
+                assert worker.proc is not None
+                worker.proc.send_signal(signal.SIGTERM)
+        for worker in workers:
+            if worker.proc is None:
+                continue
+            try:
+                worker.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            worker.kill()
+
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 

@@ -168,8 +168,7 @@ def test_submit_wait_jobs_and_a_resubmitted_dossier(redis_server: RedisServer,
         assert "skipped" in again.stdout
         assert out_names(hub_dirs["out"]) == {"HS-0001"}
     finally:
-        for worker in workers:
-            worker.terminate()
+        WorkerProcess.terminate_all(workers)
     wrong = cli("jobs", url=f"redis://:{PASSWORD}@127.0.0.1:1/0")
     assert wrong.returncode == 80 and "***" in wrong.stderr
     for text in (done.stdout, done.stderr, listed.stdout, table.stdout, again.stdout,
@@ -193,8 +192,7 @@ def test_a_large_dossier_runs_its_pages_on_both_workers(redis_server: RedisServe
         outcome = handle.wait(400)
         assert outcome.kind == "done", outcome.error
     finally:
-        for worker in workers:
-            worker.terminate()
+        WorkerProcess.terminate_all(workers)
     page_runs = [w.output().count("Task digitize.hub.page[") for w in workers]
     assert all(runs > 0 for runs in page_runs), page_runs
     bundle = hub_dirs["out"] / "HS-lon"
@@ -321,8 +319,7 @@ def test_a_redelivery_while_the_holder_lives_is_deferred_not_run(
         (handle,) = submit([dossier], broker=redis_server.url, profile=str(hub_dirs["profile"]))
         outcome = handle.wait(400)
     finally:
-        for worker in workers:
-            worker.terminate()
+        WorkerProcess.terminate_all(workers)
     assert outcome.kind == "done", outcome.error
     logs = "".join(w.output() for w in workers)
     assert "HS-0005 is being built by" in logs and "delivery deferred" in logs

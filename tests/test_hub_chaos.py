@@ -79,12 +79,18 @@ def test_workers_killed_and_redis_restarted_leave_one_bundle_per_dossier(
             return any(r.state == "running" and r.worker.endswith(f"/{worker.proc.pid}")
                        for r in registry.all())  # fmt: skip
 
+        def all_ended() -> bool:
+            return all(r.final for r in registry.all())
+
         for victim in rng.sample(range(3), 2):
             time.sleep(rng.uniform(0.5, 4.0))
             try:
-                wait_for(lambda v=victim: running_on(workers[v]), 90, "a dossier on the victim")
+                wait_for(lambda v=victim: running_on(workers[v]) or all_ended(), 90,
+                         "a dossier on the victim")  # fmt: skip
             except AssertionError:
                 events.append(f"worker {victim} never held a dossier")
+            if all_ended():
+                events.append(f"every job had ended before worker {victim} was killed")
             time.sleep(rng.uniform(0.0, 1.5))
             workers[victim].kill()
             events.append(f"killed worker {victim} at {time.monotonic():.1f}")
@@ -99,8 +105,7 @@ def test_workers_killed_and_redis_restarted_leave_one_bundle_per_dossier(
             print(_worker_logs(tmp_path))  # what the workers saw, for whoever reads the failure
             raise
     finally:
-        for worker in workers:
-            worker.terminate()
+        WorkerProcess.terminate_all(workers)
     _check(good, outcomes, handles, out, registry, f"seed {SEED}, events {events}")
 
 

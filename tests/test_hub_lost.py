@@ -154,11 +154,15 @@ def test_a_lost_page_message_is_sent_again_under_a_new_id(
     assert second_id != first and second_id.startswith("page-")
     assert client.exists(f"digitize:page-cancel:{first}")  # a late first delivery skips
     assert not future.done()
-    future.cancel()  # the dossier gives up: the poller goes on for the others
-    time.sleep(1.0)
+    # The dossier gives up on it: the poller marks it cancelled and goes on for the others.
+    future.cancel()
+    wait_for(lambda: client.exists(f"digitize:page-cancel:{second_id}"), 20, "the cancel")
     other: Future = hub.send(page, 1, IngestSettings(), CleanSettings(), OcrSettings(),
                              PdfaSettings())  # type: ignore[type-arg]  # fmt: skip
-    assert wait_for(lambda: client.llen(PAGE_QUEUE) >= 1, 10, "the other page queued")
+    assert lose_one(redis_server, PAGE_QUEUE) == second_id
+    other_id = lose_one(redis_server, PAGE_QUEUE)
+    again = wait_for(lambda: client.lindex(PAGE_QUEUE, 0), 20, "the other page sent again")
+    assert json.loads(again)["headers"]["id"] not in (first, second_id, other_id)
     assert not other.done()
 
 
