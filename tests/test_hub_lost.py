@@ -15,7 +15,6 @@ drops it).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -101,6 +100,7 @@ def test_sweeper_sends_a_lost_dossier_message_again_and_nothing_else(
     lost = lose_one(redis_server, DOSSIER_QUEUE)  # the first submitted
     registry.update(handles[2].id, state="done")  # an ended job is never sent again
     client.lpop(DOSSIER_QUEUE)  # ... even when its message is gone
+    assert set(registry.open_ids()) == {handles[0].id, handles[1].id}
     sent: list[tuple[str, dict]] = []  # type: ignore[type-arg]
     sweeper = LostJobSweeper(client, registry, lambda i, m: sent.append((i, m)), 30.0)
     assert sweeper.sweep(now=1000.0) == []  # first absence only

@@ -155,7 +155,7 @@ class LostJobSweeper:
         if not self.client.set(SWEEP_LOCK_KEY, self.token, nx=True, px=ttl_ms):
             return []
         now = time.time() if now is None else now
-        open_ids = [r.job_id for r in self.registry.all() if not r.final]
+        open_ids = self.registry.open_ids()
         if not open_ids:
             self.client.delete(LOST_JOBS_KEY)
             return []

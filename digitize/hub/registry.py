@@ -8,6 +8,7 @@ key                                type       holds
 ``digitize:job:<job id>``          hash       the ``JobRecord`` (state, worker, times, outcome)
                                               and the job's message (``message``, JSON)
 ``digitize:jobs``                  zset       job ids by submission time (``digitize jobs``)
+``digitize:open-jobs``             set        ids of the jobs that have not ended
 ``digitize:attempts:<key>``        hash       ``started``/``ended`` per job id and per content
                                               hash (``JobStore.attempts``)
 ``digitize:lease:<name>``          string     the holder's token, with a TTL (``Lease``)
@@ -100,6 +101,7 @@ def job_key(job_id: str) -> str:
 
 
 JOBS_KEY = f"{KEY_PREFIX}jobs"
+OPEN_KEY = f"{KEY_PREFIX}open-jobs"  # ids of the jobs that have not ended
 MESSAGE_FIELD = "message"  # the job's message (JSON) beside its record, not part of it
 
 
@@ -139,11 +141,34 @@ class Registry:
         pipe.hset(job_key(record.job_id), mapping=fields)
         pipe.expire(job_key(record.job_id), self.expire_s)
         pipe.zadd(JOBS_KEY, {record.job_id: time.time()})
+        if not record.final:
+            pipe.sadd(OPEN_KEY, record.job_id)
         retrying("register a job", pipe.execute)
 
     def update(self, job_id: str, **fields: Any) -> None:
         flat = _flat(fields)
-        retrying("update a job", lambda: self.client.hset(job_key(job_id), mapping=flat))
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(job_key(job_id), mapping=flat)
+        if fields.get("state") in FINAL_STATES:
+            pipe.srem(OPEN_KEY, job_id)
+        retrying("update a job", pipe.execute)
+
+    def open_ids(self) -> list[str]:
+        """Jobs that have not ended, oldest first; ids whose record expired are dropped."""
+        members: Any = retrying("list open jobs", lambda: self.client.smembers(OPEN_KEY))
+        ids = sorted(str(i) for i in members)
+        if not ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(job_key(job_id), "state", "submitted_at")
+        rows = pipe.execute()
+        gone = [i for i, (state, _) in zip(ids, rows, strict=True) if state is None]
+        if gone:
+            self.client.srem(OPEN_KEY, *gone)
+        alive = [(at or "", i) for i, (state, at) in zip(ids, rows, strict=True)
+                 if state is not None and state not in FINAL_STATES]  # fmt: skip
+        return [i for _, i in sorted(alive)]
 
     def message(self, job_id: str) -> dict[str, Any] | None:
         """The job's message as submitted (``create``), or None."""
