@@ -395,17 +395,35 @@ class HubPageExecutor:
         """Send one page task, waiting out a Redis restart; past ``patience_s`` the dossier
         fails as a station fault (retryable), not as a bug."""
         deadline = time.monotonic() + patience_s
+        own_connection = False
         while True:
             try:
-                self.app.send_task(PAGE_TASK, args=[args], task_id=task_id)
+                if own_connection:
+                    with self.app.connection_for_write() as conn:
+                        self.app.send_task(PAGE_TASK, args=[args], task_id=task_id,
+                                           producer=self.app.amqp.Producer(conn))  # fmt: skip
+                    return
+                with self.app.producer_or_acquire() as producer:
+                    try:
+                        self.app.send_task(PAGE_TASK, args=[args], task_id=task_id,
+                                           producer=producer)  # fmt: skip
+                    except AttributeError:
+                        # "'NoneType' object has no attribute ...": kombu closed this pooled
+                        # producer's channel under us while the consumer thread reconnected
+                        # (a known race of kombu's Redis transport). Drop the dead channel so
+                        # the pool opens a new one; this page goes on its own connection.
+                        producer.connection.collect()
+                        raise
                 return
-            except (OperationalError, redis.RedisError) as exc:
+            except (OperationalError, redis.RedisError, AttributeError) as exc:
+                own_connection = own_connection or isinstance(exc, AttributeError)
                 if time.monotonic() > deadline:
                     raise BrokerUnavailableError(
                         f"cannot send page work to the hub: {type(exc).__name__}",
                         path=args["page"]["source"], page=args["page"]["index"],
                     ) from None  # fmt: skip
-                log.warning("cannot send a page to the hub (%s); retrying", type(exc).__name__)
+                log.warning("cannot send a page to the hub (%s: %s); retrying", type(exc).__name__,
+                            " ".join(str(exc).split())[:200])  # fmt: skip
                 time.sleep(1.0)
 
 
