@@ -255,7 +255,9 @@ class _Poller:
         if now - self._last_check < self.lost_check_s:
             return
         self._last_check = now
-        old = [i for i in unfinished if now - waiting[i].since >= self.lost_check_s]
+        with self._lock:  # not those dropped or sent again earlier in this round
+            old = [i for i in unfinished
+                   if i in self._waiting and now - waiting[i].since >= self.lost_check_s]  # fmt: skip
         if not old:
             return
         absent = set(old) - present_in_broker(self.client, PAGE_QUEUE, old)
