@@ -62,8 +62,9 @@ def test_present_in_broker_finds_queued_and_unacknowledged_not_lost(
 ) -> None:
     app = celery_app(redis_server.url)
     ids = [f"page-{n}" for n in range(4)]
-    for task_id in ids:
-        app.send_task("digitize.hub.page", args=[{"n": task_id}], task_id=task_id)
+    for task_id in ids:  # page-1 as a dossier's task sends it: the dossier is its root
+        family = {"root_id": "job-parent", "parent_id": "job-parent"} if task_id == "page-1" else {}
+        app.send_task("digitize.hub.page", args=[{"n": task_id}], task_id=task_id, **family)
     client = connect(redis_server.url)
     assert present_in_broker(client, PAGE_QUEUE, ids) == set(ids)
     lost = lose_one(redis_server, PAGE_QUEUE)  # the oldest: page-0
@@ -74,7 +75,9 @@ def test_present_in_broker_finds_queued_and_unacknowledged_not_lost(
         held = str(message.headers["id"])
         assert client.hlen("unacked") == 1
         assert present_in_broker(client, PAGE_QUEUE, ids) == set(ids) - {lost}
-        assert held != lost
+        assert held == "page-1" != lost
+        # The dossier named in page-1's headers is not present for it (its own message is).
+        assert present_in_broker(client, DOSSIER_QUEUE, ["job-parent"]) == set()
     assert present_in_broker(client, DOSSIER_QUEUE, ids) <= {held}  # other queue: only unacked
     assert present_in_broker(client, PAGE_QUEUE, []) == set()
 

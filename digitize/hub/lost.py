@@ -41,14 +41,18 @@ _PRIORITY_SEP = "\x06\x16"
 _PRIORITY_STEPS = (3, 6, 9)
 
 # KEYS: the queue's lists, then the unacknowledged hash. ARGV: task ids. Returns the ids
-# found. ``string.find(..., 1, true)`` is a plain substring search: an id (a UUID) appears
-# in its message's headers (``"id": "<task id>"``), as is in both places.
+# found. ``string.find(..., 1, true)`` is a plain substring search for the message's own id
+# header, ``"id": "<task id>"`` (as is in both places: JSON, the body apart in base64). The
+# whole header, not the bare id: a page message carries its dossier's id as ``root_id`` and
+# ``parent_id``, which must not make a lost dossier message look present.
 _PRESENT = """
 local want, left, found = {}, 0, {}
-for _, id in ipairs(ARGV) do want[id] = true; left = left + 1 end
+for _, id in ipairs(ARGV) do
+  want[id] = {'"id": "' .. id .. '"', '"id":"' .. id .. '"'}; left = left + 1
+end
 local function look(item)
-  for id in pairs(want) do
-    if string.find(item, id, 1, true) then
+  for id, patterns in pairs(want) do
+    if string.find(item, patterns[1], 1, true) or string.find(item, patterns[2], 1, true) then
       found[#found + 1] = id; want[id] = nil; left = left - 1
     end
   end
