@@ -41,21 +41,26 @@ _PRIORITY_SEP = "\x06\x16"
 _PRIORITY_STEPS = (3, 6, 9)
 
 # KEYS: the queue's lists, then the unacknowledged hash. ARGV: task ids. Returns the ids
-# found. ``string.find(..., 1, true)`` is a plain substring search for the message's own id
-# header, ``"id": "<task id>"`` (as is in both places: JSON, the body apart in base64). The
-# whole header, not the bare id: a page message carries its dossier's id as ``root_id`` and
-# ``parent_id``, which must not make a lost dossier message look present.
+# found. Each message (JSON: the body in base64, then the headers) holds exactly one
+# ``"id": "<task id>"``, its own id header (``root_id``/``parent_id`` are other keys: a page
+# message naming its dossier there does not make the dossier's message present). One plain
+# search per message reads that id, then a table lookup: the cost is one pass over the
+# queue, whatever the number of ids (``bench/lost.py``).
 _PRESENT = """
 local want, left, found = {}, 0, {}
-for _, id in ipairs(ARGV) do
-  want[id] = {'"id": "' .. id .. '"', '"id":"' .. id .. '"'}; left = left + 1
-end
+for _, id in ipairs(ARGV) do want[id] = true; left = left + 1 end
 local function look(item)
-  for id, patterns in pairs(want) do
-    if string.find(item, patterns[1], 1, true) or string.find(item, patterns[2], 1, true) then
-      found[#found + 1] = id; want[id] = nil; left = left - 1
-    end
+  local skip = 7
+  local at = string.find(item, '"id": "', 1, true)
+  if not at then
+    skip = 6
+    at = string.find(item, '"id":"', 1, true)
+    if not at then return end
   end
+  local stop = string.find(item, '"', at + skip, true)
+  if not stop then return end
+  local id = string.sub(item, at + skip, stop - 1)
+  if want[id] then found[#found + 1] = id; want[id] = nil; left = left - 1 end
 end
 for k = 1, #KEYS - 1 do
   local n = redis.call('llen', KEYS[k])
