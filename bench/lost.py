@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,8 +116,12 @@ def main() -> None:
             for row in run(kind, sorted(options.backlog), options.ids, options.rounds)]  # fmt: skip
     table = markdown_table(["queue", "queued messages", "held unacknowledged", "ids looked for",
                             "messages (MB in Redis)", "median ms", "slowest ms"], rows)  # fmt: skip
-    path = write_results("lost", "Lost-message search: cost in Redis", [("Worst case: ids "
-                         "that are nowhere (every message scanned)", table)])  # fmt: skip
+    server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True)
+    broker = ", ".join([f"celery {version('celery')}", f"kombu {version('kombu')}",
+                        f"redis-py {version('redis')}", server.stdout.strip()])  # fmt: skip
+    path = write_results("lost", "Lost-message search: cost in Redis", [
+        ("Worst case: ids that are nowhere (every message scanned)", table),
+        ("Broker", broker)])  # fmt: skip
     print(f"written: {path}")
 
 
