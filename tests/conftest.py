@@ -101,3 +101,26 @@ def bundle_copy(sample_run, tmp_path: Path) -> Path:  # type: ignore[no-untyped-
     target = tmp_path / result.bundle_path.name
     shutil.copytree(result.bundle_path, target)
     return target
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real ``redis-server`` of the hub's tests: loopback port, AOF ``appendfsync always``,
+    the password ``HUB_PASSWORD`` (distinctive: leak checks grep for it)."""
+    from tests.helpers_redis import HUB_PASSWORD, RedisServer, require_redis
+
+    require_redis()
+    server = RedisServer.start_new(tmp_path / "redis", password=HUB_PASSWORD)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hub_dirs(tmp_path: Path, isolated_data_dir: Path) -> dict[str, Path]:
+    """Input and output folders and a profile with short hub timings (``hub_profile``)."""
+    from digitize.sign import ensure_demo_identity
+    from tests.helpers_redis import hub_profile
+
+    ensure_demo_identity(isolated_data_dir)  # before the workers: one demo identity, no race
+    return {"in": tmp_path / "in", "out": tmp_path / "out",
+            "profile": hub_profile(tmp_path / "hub.yaml")}  # fmt: skip

@@ -27,6 +27,7 @@ import pytest
 from tests.helpers_pki import free_port, require_tool
 
 REPO = Path(__file__).resolve().parents[1]
+HUB_PASSWORD = "Hub-pw-51c0ffee"  # the hub tests' Redis password (conftest.redis_server)
 
 
 @dataclass

@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,10 @@ import pytest
 from digitize.hub.config import mask_text, mask_url
 from digitize.hub.pages import decode_page_work, encode_page_work
 from digitize.hub.registry import Registry, connect
-from digitize.sign import demo_trust_root, ensure_demo_identity
+from digitize.sign import demo_trust_root
 from digitize.verify import verify_bundle
 from tests.helpers_redis import (
+    HUB_PASSWORD,
     REPO,
     RedisServer,
     WorkerProcess,
@@ -38,7 +38,7 @@ from tests.helpers_redis import (
     small_scan,
 )
 
-PASSWORD = "Hub-pw-51c0ffee"  # distinctive: the leak checks grep for it
+PASSWORD = HUB_PASSWORD  # conftest.redis_server's; distinctive: the leak checks grep for it
 pytestmark = pytest.mark.slow
 
 
@@ -68,21 +68,6 @@ def wait_ready(worker: WorkerProcess, timeout: float = 120) -> None:
 
 def roots() -> tuple[Path, ...]:
     return (demo_trust_root(),)
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    require_redis()
-    server = RedisServer.start_new(tmp_path / "redis", password=PASSWORD)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hub_dirs(tmp_path: Path, isolated_data_dir: Path) -> dict[str, Path]:
-    ensure_demo_identity(isolated_data_dir)  # before the workers: one demo identity, no race
-    return {"in": tmp_path / "in", "out": tmp_path / "out",
-            "profile": hub_profile(tmp_path / "hub.yaml")}  # fmt: skip
 
 
 def start_worker(server: RedisServer, dirs: dict[str, Path], name: str,

@@ -16,7 +16,6 @@ drops it).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -28,19 +27,10 @@ from digitize.hub.config import DOSSIER_QUEUE, PAGE_QUEUE, configure
 from digitize.hub.lost import AbsenceTracker, LostJobSweeper, present_in_broker
 from digitize.hub.registry import Registry, connect
 from digitize.settings import HubSettings
-from tests.helpers_redis import RedisServer, require_redis, small_dossier
-from tests.test_hub import hub_dirs, out_names, start_worker, wait_for, wait_ready  # noqa: F401
+from tests.helpers_redis import RedisServer, small_dossier
+from tests.test_hub import out_names, start_worker, wait_for, wait_ready
 
 pytestmark = pytest.mark.slow
-PASSWORD = "Lost-pw-0b5e55ed"
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    require_redis()
-    server = RedisServer.start_new(tmp_path / "redis", password=PASSWORD)
-    yield server
-    server.stop()
 
 
 def celery_app(url: str) -> Celery:
@@ -119,7 +109,7 @@ def test_sweeper_sends_a_lost_dossier_message_again_and_nothing_else(
 
 
 def test_a_dossier_lost_before_any_worker_took_it_still_ends_done(
-    redis_server: RedisServer, hub_dirs: dict[str, Path]  # noqa: F811
+    redis_server: RedisServer, hub_dirs: dict[str, Path]
 ) -> None:
     from digitize.hub import submit
 
