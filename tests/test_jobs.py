@@ -163,6 +163,34 @@ def test_done_then_skipped_then_conflicts(tmp_path: Path, demo_signer: SerialSig
     assert len(store.records) == 2  # a conflict is found before anything is started
 
 
+def test_skipping_a_bundle_removes_the_work_folder_a_killed_run_left(
+    tmp_path: Path, demo_signer: SerialSignerHandle
+) -> None:
+    """A run killed between its bundle's rename and its clean-up leaves ``.<bundle>.work-…``;
+    the next runs skip the dossier, so the skip must remove it (this host, dead process
+    only: a live writer's staging stays)."""
+    import subprocess
+    import sys
+
+    from digitize.bundle import host_token
+
+    source = write_tiny_dossier(tmp_path / "in", "hs-1", 1)
+    out = tmp_path / "out"
+    ctx = _context(demo_signer)
+    assert run_job(_job(source, out), ctx).kind == "done"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid is dead now
+    dead = out / f".hs-1.work-{host_token()}-{gone.pid}-0a1b2c3d"
+    live = out / f".hs-1.work-{host_token()}-{os.getpid()}-4e5f6a7b"
+    other_host = out / f".hs-1.partial-otherhost-{gone.pid}-8c9d0e1f"
+    for folder in (dead, live, other_host):
+        folder.mkdir()
+        (folder / "page.png").write_bytes(b"left behind")
+    assert run_job(_job(source, out), ctx).kind == "skipped"
+    assert not dead.exists()
+    assert live.exists() and other_host.exists()
+
+
 # --- bad input ----------------------------------------------------------------------------------
 def test_bad_input(tmp_path: Path, demo_signer: SerialSignerHandle) -> None:
     out = tmp_path / "out"

@@ -10,7 +10,8 @@ In order, for a ``DossierJob`` under a ``JobContext``:
    same hashes and the same ``dossier.yaml``) → ``skipped``; anything else — a bundle of other
    or fewer scans, a changed ``dossier.yaml``, a damaged bundle → ``conflict``, whose message
    says what differs (left as found, never overwritten: replacing a signed bundle is a
-   person's decision);
+   person's decision); staging and work folders that dead processes of this host left for
+   that name are removed first (a run killed between its rename and its clean-up);
 3. the attempt is recorded (``JobStore.job_started``, durable before the run starts);
 4. ``run_dossier`` with the context's page executor and a signer leased for this job; setting
    ``ctx.abandon`` gives the run up at its next event (nothing appears under a final name);
@@ -41,7 +42,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digitize.bundle import bundle_name_for
+from digitize.bundle import bundle_name_for, remove_stale_partials
 from digitize.errors import (
     BundleStructureError,
     DigitizeError,
@@ -164,6 +165,13 @@ def run_job(job: DossierJob, ctx: JobContext) -> JobOutcome:
 
 def _resume(job: DossierJob, ctx: JobContext, bundle: str, started: float) -> JobOutcome:
     final = job.out_dir / bundle
+    # A run killed between its bundle's rename and the end of its clean-up left a work folder
+    # beside the bundle; nothing runs this dossier again, so nothing else would remove it.
+    # Only staging of this host's dead processes goes (a live writer's is left alone).
+    try:
+        remove_stale_partials(job.out_dir, bundle)
+    except OSError:
+        pass  # best effort: purge removes it later
     existing = check_existing_bundle(
         final,
         job.source,
