@@ -16,8 +16,9 @@
 Needs the ``celery`` extra (``pip install digitize[celery]``). Modules: ``config`` (broker URL,
 masking, the Celery app), ``registry`` (job records, attempts, leases), ``hubjob`` (the dossier
 task's body), ``pages`` (page fan-out), ``prepared`` (prepared bundles and ``finish``),
-``tasks`` (the Celery tasks), ``state`` and ``worker`` (``digitize worker``), ``submit``
-(``digitize submit``/``jobs`` and the Python API).
+``lost`` (messages the broker lost, found and sent again), ``tasks`` (the Celery tasks),
+``state`` and ``worker`` (``digitize worker``), ``submit`` (``digitize submit``/``jobs`` and
+the Python API).
 
 Python API::
 
